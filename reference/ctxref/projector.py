@@ -1,0 +1,401 @@
+"""The reference projector: a session log in, the provider message list out.
+
+It is one implementation of the model in ``ctxspec``: it reads the call table
+and the routing rule from ``ctxspec.state`` and shares no code with the
+ledger the contract checks it against.
+
+* :class:`Projector` is incremental: ``feed`` one event at a time (amortized
+  O(1) per event, whatever the session's length; compaction, undo and clear
+  cost what they remove), ``messages()`` returns the request a ``step.begin``
+  would build now.
+* :func:`project` is the batch form: O(n) in the log's length.
+* Every repair is reported with the log line it came from (``repairs``), and
+  every log line's fate can be asked for (``fates()``).
+
+Policies (the contract leaves them to the projector; these are ours):
+
+* Synthetic results say why, in words rule C5 recognises (:data:`SYNTHETIC`).
+* A reused call id is renamed ``<id>#<n>`` for its n-th use (plus ``'`` until
+  unique); the first use of an id keeps it.  No line numbers: removing an idle
+  ``resume`` must not change any id (rule C11).
+* A late result becomes a user note: ``[late tool result] ...`` followed by
+  the output verbatim.
+* A summary is the first non-system message: ``[summary of the earlier
+  conversation]`` followed by the summary verbatim.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from ctxspec.events import (
+    Assistant,
+    Clear,
+    Compaction,
+    Event,
+    Notification,
+    SessionMeta,
+    ToolCall,
+    ToolResult,
+    TurnPrompt,
+    TurnSteer,
+    Undo,
+)
+from ctxspec.ledger import Fate
+from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from ctxspec.state import (
+    CLOSING_INPUTS,
+    CallInput,
+    CallStatus,
+    Effect,
+    Reason,
+    call_step,
+    declare_inputs,
+    route_result,
+)
+
+SYNTHETIC: Final[dict[Reason, str]] = {
+    Reason.CANCELLED: "Tool call cancelled: the user cancelled the turn before it returned.",
+    Reason.LOST_AT_CRASH: "Tool call lost at crash: the runtime restarted before it returned.",
+    Reason.STREAM_CUT: "Tool call not run: the model's stream was cut before the reply was complete.",
+    Reason.NEVER_ANSWERED: "Tool call never answered: no result had arrived when the next request was built.",
+}
+SUMMARY_HEADER: Final = "[summary of the earlier conversation]\n"
+
+
+class RepairKind(enum.Enum):
+    SYNTHETIC_RESULT = "synthetic result"
+    LATE_NOTE = "late result turned into a note"
+    ORPHAN_DROPPED = "orphan result dropped"
+    UNDONE_RESULT_DROPPED = "result of an undone call dropped"
+    ID_RENAMED = "call id renamed"
+    HALF_CALL_DROPPED = "half-streamed call dropped"
+    EMPTY_REPLY_DROPPED = "empty reply dropped"
+    EXCHANGE_KEPT_WHOLE = "compaction cut moved to keep an exchange whole"
+
+
+@dataclass(frozen=True, slots=True)
+class Repair:
+    kind: RepairKind
+    line: int
+    detail: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.kind.value}: {self.detail}"
+
+
+@dataclass(eq=False, slots=True)
+class _Call:
+    line: int
+    orig: str
+    sent: str
+    name: str
+    args: str
+    status: CallStatus = CallStatus.FREE
+    output: str | None = None
+    is_error: bool = False
+    result_line: int | None = None
+    reason: Reason | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Entry:
+    """One message of the context, with where it came from."""
+
+    message: Message
+    line: int  # origin
+    emitted: int
+    prompt: bool = False
+    calls: tuple[_Call, ...] = ()  # on the assistant entry of an exchange
+
+
+@dataclass(eq=False, slots=True)
+class _Exchange:
+    line: int
+    text: str
+    calls: list[_Call]
+    queued: list[_Entry] = field(default_factory=list)
+
+    def open(self) -> bool:
+        return any(c.status is CallStatus.OPEN for c in self.calls)
+
+
+class Projector:
+    """The incremental reference projector."""
+
+    def __init__(self) -> None:
+        self.line = 0
+        self.repairs: list[Repair] = []
+        self._system: Message | None = None
+        self._summary: _Entry | None = None
+        self._out: list[_Entry] = []
+        self._start = 0  # entries before it were summarized
+        self._pending: _Exchange | None = None
+        self._calls: dict[str, list[_Call]] = {}
+        self._used: set[str] = set()
+        self._prompts: list[int] = []  # indices into _out of prompt entries
+        self._cut = 0
+        self._fates: list[Fate] = []
+
+    # -- the public surface -------------------------------------------------
+
+    def feed(self, event: Event) -> None:
+        self.line += 1
+        self._fates.append(Fate.CONTROL)
+        line = self.line
+        if isinstance(event, SessionMeta):
+            self._system = SystemMessage(text=event.system) if event.system else None
+            if event.system:
+                self._fate(line, Fate.IN_CONTEXT)
+        elif isinstance(event, (TurnPrompt, TurnSteer, Notification)):
+            self._fate(line, Fate.IN_CONTEXT)
+            self._place(_Entry(UserMessage(text=event.text), line, line, prompt=isinstance(event, TurnPrompt)))
+        elif isinstance(event, Assistant):
+            self._assistant(event, line)
+        elif isinstance(event, ToolResult):
+            self._result(event, line)
+        elif isinstance(event, Compaction):
+            self._compact(event, line)
+        elif isinstance(event, Undo):
+            self._undo(event.count, line)
+        elif isinstance(event, Clear):
+            self._clear(line)
+        elif event.type in CLOSING_INPUTS:
+            self._close(CLOSING_INPUTS[event.type], line, commit=True)
+
+    def messages(self) -> list[Message]:
+        """The request a ``step.begin`` would send now."""
+        out: list[Message] = []
+        if self._system is not None:
+            out.append(self._system)
+        if self._summary is not None:
+            out.append(self._summary.message)
+        out.extend(e.message for e in self._out[self._start :])
+        if self._pending is not None:
+            out.extend(e.message for e in self._closure(self._pending, Reason.NEVER_ANSWERED, self.line))
+        return out
+
+    def fates(self) -> dict[int, Fate]:
+        """The fate of every log line so far."""
+        return {i + 1: f for i, f in enumerate(self._fates)}
+
+    # -- hooks the mutants override ------------------------------------------
+
+    def _synthetic(self, call: _Call, reason: Reason) -> ToolMessage:
+        return ToolMessage(call_id=call.sent, content=SYNTHETIC[reason], is_error=True, synthetic=True)
+
+    def _rename(self, orig: str, line: int) -> str:
+        if orig not in self._used:
+            return orig
+        candidate = f"{orig}#{len(self._calls.get(orig, ())) + 1}"  # its n-th use
+        while candidate in self._used:
+            candidate += "'"
+        return candidate
+
+    def _late_note(self, call: _Call, event: ToolResult) -> UserMessage:
+        how = "an error" if event.is_error else "a result"
+        return UserMessage(
+            text=f"[late tool result] call {call.sent} ({call.name}) returned {how} after it was closed:\n{event.output}"
+        )
+
+    # -- events -------------------------------------------------------------
+
+    def _fate(self, line: int, fate: Fate) -> None:
+        self._fates[line - 1] = fate
+
+    def _place(self, entry: _Entry) -> None:
+        if self._pending is not None:
+            self._pending.queued.append(entry)
+        else:
+            self._commit(entry)
+
+    def _commit(self, entry: _Entry) -> None:
+        if entry.prompt:
+            self._prompts.append(len(self._out))
+        self._out.append(entry)
+
+    def _assistant(self, event: Assistant, line: int) -> None:
+        if self._pending is not None:  # only in logs the state machine refuses
+            self._close(CallInput.PROJECT, line, commit=True)
+        sent: list[_Call] = []
+        for tc, call_input in zip(event.calls, declare_inputs(len(event.calls), event.complete)):
+            step = call_step(CallStatus.FREE, call_input)
+            if step.to is CallStatus.DROPPED:
+                self.repairs.append(Repair(RepairKind.HALF_CALL_DROPPED, line, f"{tc.id} ({tc.name}) args {tc.args[:40]!r}"))
+                self._calls.setdefault(tc.id, []).append(_Call(line, tc.id, tc.id, tc.name, tc.args, CallStatus.DROPPED))
+                continue
+            sent_id = self._rename(tc.id, line)
+            if sent_id != tc.id:
+                self.repairs.append(Repair(RepairKind.ID_RENAMED, line, f"{tc.id} -> {sent_id}"))
+            self._used.add(sent_id)
+            call = _Call(line, tc.id, sent_id, tc.name, tc.args, step.to, reason=step.reason)
+            self._calls.setdefault(tc.id, []).append(call)
+            sent.append(call)
+        if not sent and not event.text:
+            self._fate(line, Fate.DROPPED_EMPTY)
+            self.repairs.append(Repair(RepairKind.EMPTY_REPLY_DROPPED, line, "nothing sendable in the reply"))
+            return
+        self._fate(line, Fate.IN_CONTEXT)
+        if not sent:
+            self._commit(_Entry(AssistantMessage(text=event.text), line, line))
+            return
+        ex = _Exchange(line, event.text, sent)
+        if ex.open():
+            self._pending = ex
+        else:  # a cut stream: every sent call is already closed
+            self._flush(ex, line)
+
+    def _result(self, event: ToolResult, line: int) -> None:
+        candidates = self._calls.get(event.call_id, [])
+        pick = route_result([c.status for c in candidates])
+        if pick is None:
+            self._drop_result(line, RepairKind.ORPHAN_DROPPED, f"no call has id {event.call_id!r}")
+            return
+        call = candidates[pick]
+        step = call_step(call.status, CallInput.RESULT)
+        call.status = step.to
+        if step.effect is Effect.ANSWER:
+            call.output, call.is_error, call.result_line = event.output, event.is_error, line
+            self._fate(line, Fate.IN_CONTEXT)
+            if self._pending is not None and not self._pending.open():
+                self._flush(self._pending, line)
+        elif step.effect is Effect.NOTE:
+            self._fate(line, Fate.NOTE)
+            self.repairs.append(Repair(RepairKind.LATE_NOTE, line, f"result for {call.sent} arrived after the call was {call.status.value}"))
+            self._place(_Entry(self._late_note(call, event), line, line))
+        elif step.effect is Effect.DROP_UNDONE:
+            self._drop_result(line, RepairKind.UNDONE_RESULT_DROPPED, f"call {event.call_id!r} was undone or cleared")
+        else:
+            self._drop_result(line, RepairKind.ORPHAN_DROPPED, f"call {event.call_id!r} was never sent")
+
+    def _drop_result(self, line: int, kind: RepairKind, detail: str) -> None:
+        self._fate(line, Fate.DROPPED_UNDONE if kind is RepairKind.UNDONE_RESULT_DROPPED else Fate.DROPPED_ORPHAN)
+        self.repairs.append(Repair(kind, line, detail))
+
+    def _closure(self, ex: _Exchange, reason: Reason, line: int) -> list[_Entry]:
+        """The messages of an exchange as if it closed now (no state changes)."""
+        calls = tuple(ex.calls)
+        entries = [_Entry(AssistantMessage(text=ex.text, calls=tuple(ToolCall(id=c.sent, name=c.name, args=c.args) for c in calls)), ex.line, line, calls=calls)]
+        for c in calls:
+            if c.status is CallStatus.ANSWERED:
+                assert c.output is not None
+                msg = ToolMessage(call_id=c.sent, content=c.output, is_error=c.is_error)
+            else:
+                msg = self._synthetic(c, c.reason if c.status is CallStatus.CLOSED and c.reason else reason)
+            entries.append(_Entry(msg, c.result_line or line, line))
+        entries.extend(ex.queued)
+        return entries
+
+    def _close(self, call_input: CallInput, line: int, *, commit: bool) -> None:
+        ex = self._pending
+        if ex is None:
+            return
+        for c in ex.calls:
+            step = call_step(c.status, call_input)
+            if step.effect is Effect.SYNTHESIZE:
+                c.status, c.reason = step.to, step.reason
+                self.repairs.append(Repair(RepairKind.SYNTHETIC_RESULT, line, f"{c.sent} ({c.name}): {step.reason.value if step.reason else ''}"))
+        if commit:
+            self._flush(ex, line)
+
+    def _flush(self, ex: _Exchange, line: int) -> None:
+        for c in ex.calls:
+            if c.status is CallStatus.CLOSED and c.line == line:  # closed at declaration: a cut stream
+                self.repairs.append(Repair(RepairKind.SYNTHETIC_RESULT, line, f"{c.sent} ({c.name}): {Reason.STREAM_CUT.value}"))
+        for entry in self._closure(ex, Reason.NEVER_ANSWERED, line):
+            entry.emitted = line
+            self._commit(entry)
+        self._pending = None
+
+    def _compact(self, event: Compaction, line: int) -> None:
+        self._cut = max(self._cut, event.upto)
+        i = self._start
+        while i < len(self._out) and self._out[i].emitted <= self._cut:
+            self._retire(self._out[i], Fate.SUMMARIZED, CallInput.SUMMARIZE)
+            i += 1
+        # An exchange that straddles the cut was emitted after it: it stays whole.
+        # Only entries emitted together with the first kept one can straddle.
+        j = i
+        while j < len(self._out) and self._out[j].emitted == self._out[i].emitted:
+            if self._out[j].calls and self._out[j].line <= self._cut:
+                self.repairs.append(Repair(RepairKind.EXCHANGE_KEPT_WHOLE, line, f"exchange at line {self._out[j].line} closed after line {self._cut}; kept whole"))
+            j += 1
+        if self._pending is not None and self._pending.line <= self._cut:
+            self.repairs.append(Repair(RepairKind.EXCHANGE_KEPT_WHOLE, line, f"exchange at line {self._pending.line} is still open; kept whole"))
+        self._start = i
+        while self._prompts and self._prompts[0] < i:
+            self._prompts.pop(0)
+        if self._summary is not None:
+            self._fate(self._summary.line, Fate.SUMMARIZED)
+        self._summary = _Entry(UserMessage(text=SUMMARY_HEADER + event.summary), line, line)
+        self._fate(line, Fate.IN_CONTEXT)
+        if self._start > 1024 and self._start * 2 > len(self._out):  # reclaim summarized entries
+            self._out = self._out[self._start :]
+            self._prompts = [p - self._start for p in self._prompts]
+            self._start = 0
+
+    def _retire(self, entry: _Entry, fate: Fate, call_input: CallInput) -> None:
+        if self._fates[entry.line - 1] in (Fate.IN_CONTEXT, Fate.NOTE):
+            self._fate(entry.line, fate)
+        for c in entry.calls:
+            c.status = call_step(c.status, call_input).to
+            if c.result_line is not None:
+                self._fate(c.result_line, fate)
+
+    def _undo(self, count: int, line: int) -> None:
+        ex = self._pending
+        queued_prompts = [i for i, e in enumerate(ex.queued) if e.prompt] if ex else []
+        if ex is not None and len(queued_prompts) >= count:
+            cut = queued_prompts[-count]
+            for e in ex.queued[cut:]:
+                self._retire(e, Fate.UNDONE, CallInput.DISCARD)
+            del ex.queued[cut:]
+            return
+        count -= len(queued_prompts)
+        if ex is not None:
+            self._discard_pending(Fate.UNDONE)
+        start = self._prompts[-count] if len(self._prompts) >= count else self._start
+        for e in self._out[start:]:
+            self._retire(e, Fate.UNDONE, CallInput.DISCARD)
+        del self._out[start:]
+        while self._prompts and self._prompts[-1] >= start:
+            self._prompts.pop()
+
+    def _discard_pending(self, fate: Fate) -> None:
+        ex = self._pending
+        assert ex is not None
+        self._fate(ex.line, fate)
+        for c in ex.calls:
+            c.status = call_step(c.status, CallInput.DISCARD).to
+            if c.result_line is not None:
+                self._fate(c.result_line, fate)
+        for e in ex.queued:
+            self._retire(e, fate, CallInput.DISCARD)
+        self._pending = None
+
+    def _clear(self, line: int) -> None:
+        if self._pending is not None:
+            self._discard_pending(Fate.CLEARED)
+        for e in self._out[self._start :]:
+            self._retire(e, Fate.CLEARED, CallInput.DISCARD)
+        if self._summary is not None:
+            self._fate(self._summary.line, Fate.CLEARED)
+        self._out, self._start, self._prompts, self._summary = [], 0, [], None
+
+
+def project(log: Iterable[Event]) -> list[Message]:
+    """Batch projection: the request a ``step.begin`` after ``log`` sends."""
+    p = Projector()
+    for event in log:
+        p.feed(event)
+    return p.messages()
+
+
+def project_with_repairs(log: Sequence[Event]) -> tuple[list[Message], list[Repair], dict[int, Fate]]:
+    p = Projector()
+    for event in log:
+        p.feed(event)
+    return p.messages(), p.repairs, p.fates()

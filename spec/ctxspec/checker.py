@@ -1,0 +1,134 @@
+"""The stateful checker: a Hypothesis state machine that runs any projector.
+
+What this module owns: turning the tables (``state.py``) and the contract
+(``contract.py``) into a Hypothesis ``RuleBasedStateMachine`` for a projector
+handed in by the caller, the Hypothesis profiles, and the adapter for
+projectors that speak JSON (event dicts in, OpenAI-chat message dicts out).
+
+The machine has one rule, ``event``, whose argument is drawn from the machine
+itself (``st.runner()``): the next event the phase table allows, with ids
+taken from the calls the log already has.  A failing program therefore prints
+as the session log itself, one ``state.event(event=...)`` per line, and
+replays as written.  At every ``step.begin`` the projector runs and the whole
+contract is checked; at the end the replay rule C11 is checked.  A failure
+raises :class:`~ctxspec.errors.ContractViolation`, which carries the log.
+
+    >>> from ctxspec.checker import contract_machine, run_machine
+    >>> # run_machine(contract_machine(my_projector))  # raises on a violation
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hypothesis import HealthCheck, Phase as HPhase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+
+from .contract import Incremental, Projector, SessionChecker
+from .errors import ContractViolation, InvalidLog
+from .events import Event, event_to_dict
+from .messages import Message, messages_from_openai
+from .strategies import LogBuilder
+
+#: Hypothesis profiles.  ``ci`` is loaded when ``CI=true`` (Hypothesis's own
+#: convention); ``dev`` is the local default; ``fuzz`` is the long run.
+PROFILES: dict[str, dict[str, Any]] = {
+    "ci": dict(max_examples=300, stateful_step_count=40, derandomize=True, database=None, deadline=None, print_blob=True),
+    "dev": dict(max_examples=200, stateful_step_count=40, deadline=None),
+    "fuzz": dict(max_examples=10_000, stateful_step_count=60, deadline=None),
+}
+
+
+def register_profiles() -> None:
+    """Register the ``ci``, ``dev`` and ``fuzz`` profiles with Hypothesis."""
+    for name, kw in PROFILES.items():
+        settings.register_profile(
+            name, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much], **kw
+        )
+
+
+def contract_machine(
+    projector: Projector,
+    *,
+    incremental: Callable[[], Incremental] | None = None,
+    flags: bool = True,
+    max_calls: int = 3,
+) -> type[RuleBasedStateMachine]:
+    """A state machine class that checks ``projector`` against the contract."""
+
+    class ContextContract(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.builder = LogBuilder(max_calls=max_calls)
+            self.checker = SessionChecker(projector, incremental=incremental, flags=flags)
+            self.failed = False
+
+        def _take(self, event: Event) -> None:
+            self.builder.append(event)
+            found = self.checker.feed(event)
+            if found:
+                self.failed = True
+                raise ContractViolation(found, self.builder.log)
+
+        @initialize(event=st.runner().flatmap(lambda self: self.builder.first_event()))
+        def meta(self, event: Event) -> None:
+            self._take(event)
+
+        @rule(event=st.runner().flatmap(lambda self: self.builder.next_event()))
+        def event(self, event: Event) -> None:
+            self._take(event)
+
+        def teardown(self) -> None:
+            if self.failed or not self.builder.log:
+                return
+            found = self.checker.finish()
+            if found:
+                raise ContractViolation(found, self.builder.log)
+
+    ContextContract.__name__ = f"ContextContract[{getattr(projector, '__name__', 'projector')}]"
+    return ContextContract
+
+
+def run_machine(machine: type[RuleBasedStateMachine], profile: str | None = None, **overrides: Any) -> None:
+    """Run a contract machine; raises :class:`ContractViolation` with a shrunk log on failure."""
+    base = settings.get_profile(profile) if profile else settings()
+    run_state_machine_as_test(machine, settings=settings(base, **overrides))
+
+
+def find_counterexample(
+    projector: Projector,
+    *,
+    incremental: Callable[[], Incremental] | None = None,
+    flags: bool = True,
+    profile: str = "ci",
+    **overrides: Any,
+) -> ContractViolation | None:
+    """The shrunk failing session for ``projector``, or ``None`` if none was found."""
+    register_profiles()
+    machine = contract_machine(projector, incremental=incremental, flags=flags)
+    try:
+        run_machine(machine, profile, phases=[HPhase.generate, HPhase.shrink], **overrides)
+    except ContractViolation as exc:
+        return exc
+    return None
+
+
+JsonProjector = Callable[[list[dict[str, object]]], object]
+
+
+def json_projector(fn: JsonProjector) -> Projector:
+    """Adapt a projector over JSON (event dicts -> OpenAI message dicts)."""
+
+    def project(log: Sequence[Event]) -> Sequence[Message]:
+        dicts = [json.loads(json.dumps(event_to_dict(e))) for e in log]  # fresh copies each call
+        out = fn(dicts)
+        try:
+            return messages_from_openai(out)
+        except InvalidLog as exc:
+            raise InvalidLog(f"the projector returned a malformed message list: {exc.message}") from None
+
+    project.__name__ = getattr(fn, "__name__", "projector")
+    return project

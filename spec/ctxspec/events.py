@@ -1,0 +1,508 @@
+"""Events: the canonical session log, one frozen class per line type.
+
+What this module owns: the shape of every event, its validation, its JSON form
+and the JSON Schema of the log (generated from the classes below, so the
+schema and the code cannot disagree).  What it must not know: which event may
+follow which (``state.py``), what an event means for the context
+(``ledger.py``), or how any projector turns events into messages.
+
+A log is JSON Lines.  Line 1 is ``session.meta``; every later line is one of
+the other events.  Line numbers are 1-based file lines and are how every rule,
+repair and error names a place in the log: ``log[i]`` is line ``i + 1``.
+
+Events are keyword-only and validate on construction, so an invalid event
+cannot exist::
+
+    >>> ToolResult(call_id="TodoList:3", output="ok")
+    ToolResult(call_id='TodoList:3', output='ok', is_error=False)
+    >>> TurnPrompt(text="")
+    Traceback (most recent call last):
+    ...
+    ctxspec.errors.InvalidEvent: turn.prompt.text: must not be empty
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, Union, get_type_hints
+
+from .errors import InvalidEvent, InvalidLog
+
+#: The log format version this package reads and writes.
+FORMAT_VERSION: Final = 1
+
+_NONEMPTY: Final = {"minLength": 1}
+
+
+def _nonempty() -> Any:
+    return field(metadata=_NONEMPTY)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolCall:
+    """One call inside an ``assistant`` event: ``args`` is the raw argument text."""
+
+    id: str = _nonempty()
+    name: str = _nonempty()
+    args: str = "{}"
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "call")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.name, "args": self.args}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionMeta:
+    """Line 1 of every log: the format version and the system prompt."""
+
+    type: ClassVar[str] = "session.meta"
+    version: int = FORMAT_VERSION
+    system: str = ""
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+        if self.version != FORMAT_VERSION:
+            raise InvalidEvent(f"session.meta.version: unsupported version {self.version} (this is {FORMAT_VERSION})")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TurnPrompt:
+    """The user starts a turn."""
+
+    type: ClassVar[str] = "turn.prompt"
+    text: str = _nonempty()
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TurnSteer:
+    """User input typed while a turn is running."""
+
+    type: ClassVar[str] = "turn.steer"
+    text: str = _nonempty()
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Notification:
+    """User-role text the runtime injects (a background task finished, ...)."""
+
+    type: ClassVar[str] = "notification"
+    text: str = _nonempty()
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TurnCancel:
+    """The user cancelled the running turn; calls still running are abandoned."""
+
+    type: ClassVar[str] = "turn.cancel"
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TurnEnd:
+    """The runtime finished the turn."""
+
+    type: ClassVar[str] = "turn.end"
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepBegin:
+    """A model request is built here: a projection point."""
+
+    type: ClassVar[str] = "step.begin"
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Assistant:
+    """The model's reply: text and zero or more parallel calls.
+
+    ``complete=False`` means the stream was cut; the last call may be cut
+    mid-arguments.
+    """
+
+    type: ClassVar[str] = "assistant"
+    text: str = ""
+    calls: tuple[ToolCall, ...] = ()
+    complete: bool = True
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepError:
+    """The provider failed the request."""
+
+    type: ClassVar[str] = "step.error"
+    message: str = ""
+    retryable: bool = False
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepEnd:
+    """The step finished with the provider's finish reason."""
+
+    type: ClassVar[str] = "step.end"
+    finish_reason: str = "stop"
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolResult:
+    """A tool's output: any order, late, twice, never, or for an unknown id."""
+
+    type: ClassVar[str] = "tool.result"
+    call_id: str = _nonempty()
+    output: str = ""
+    is_error: bool = False
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Resume:
+    """The runtime restarted from this log: whatever was in flight is dead."""
+
+    type: ClassVar[str] = "resume"
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Compaction:
+    """``summary`` replaces the context up to log line ``upto`` (inclusive).
+
+    The runtime may have chosen ``upto`` badly, inside an open exchange.
+    """
+
+    type: ClassVar[str] = "compaction"
+    summary: str = _nonempty()
+    upto: int = field(default=1, metadata={"minimum": 1})
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Undo:
+    """Drop the last ``count`` user turns."""
+
+    type: ClassVar[str] = "undo"
+    count: int = field(default=1, metadata={"minimum": 1})
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Clear:
+    """Drop the whole context but the system prompt."""
+
+    type: ClassVar[str] = "clear"
+
+    def __post_init__(self) -> None:
+        _check_fields(self, self.type)
+
+
+Event = Union[
+    SessionMeta,
+    TurnPrompt,
+    TurnSteer,
+    Notification,
+    TurnCancel,
+    TurnEnd,
+    StepBegin,
+    Assistant,
+    StepError,
+    StepEnd,
+    ToolResult,
+    Resume,
+    Compaction,
+    Undo,
+    Clear,
+]
+
+#: Every event class, in the order the docs list them.
+EVENT_CLASSES: Final[tuple[type[Event], ...]] = (
+    SessionMeta,
+    TurnPrompt,
+    TurnSteer,
+    Notification,
+    TurnCancel,
+    TurnEnd,
+    StepBegin,
+    Assistant,
+    StepError,
+    StepEnd,
+    ToolResult,
+    Resume,
+    Compaction,
+    Undo,
+    Clear,
+)
+EVENT_TYPES: Final[dict[str, type[Event]]] = {cls.type: cls for cls in EVENT_CLASSES}
+
+# ---------------------------------------------------------------------------
+# Field checks, shared by construction and loading.
+# ---------------------------------------------------------------------------
+
+_JSON_TYPES: Final[dict[object, str]] = {str: "string", bool: "boolean", int: "integer"}
+
+
+def _field_schema(hint: object, metadata: Mapping[str, object]) -> dict[str, object]:
+    if hint in _JSON_TYPES:
+        return {"type": _JSON_TYPES[hint], **metadata}
+    if hint == tuple[ToolCall, ...]:
+        return {"type": "array", "items": {"$ref": "#/$defs/call"}}
+    raise TypeError(f"no JSON schema for {hint!r}")  # pragma: no cover - a programming error
+
+
+_SCHEMA_CACHE: Final[dict[tuple[type[object], str | None], dict[str, object]]] = {}
+
+
+def _object_schema(cls: type[object], type_name: str | None) -> dict[str, object]:
+    cached = _SCHEMA_CACHE.get((cls, type_name))
+    if cached is not None:
+        return cached
+    hints = get_type_hints(cls)
+    props: dict[str, object] = {}
+    required: list[str] = []
+    if type_name is not None:
+        props["type"] = {"const": type_name}
+        required.append("type")
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        props[f.name] = _field_schema(hints[f.name], f.metadata)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+    schema: dict[str, object] = {
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": False,
+    }
+    _SCHEMA_CACHE[(cls, type_name)] = schema
+    return schema
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema (draft 2020-12) of one log line, generated from the classes."""
+    return json.loads(json.dumps({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://ctxcontract.invalid/session.schema.json",
+        "title": f"ctxcontract session log line, format version {FORMAT_VERSION}",
+        "$defs": {"call": _object_schema(ToolCall, None)},
+        "oneOf": [_object_schema(cls, cls.type) for cls in EVENT_CLASSES],
+    }))  # a deep copy: callers may not mutate the cached parts
+
+
+def _check_fields(obj: object, where: str) -> None:
+    """Validate a freshly built event against its own schema."""
+    schema = _object_schema(type(obj), None)
+    props = schema["properties"]
+    assert isinstance(props, dict)
+    for name, spec in props.items():
+        _check_value(getattr(obj, name), spec, f"{where}.{name}")
+
+
+def _check_value(value: object, spec: Mapping[str, object], where: str) -> None:
+    kind = spec.get("type")
+    if kind == "string":
+        if not isinstance(value, str):
+            raise InvalidEvent(f"{where}: expected a string, got {_jtype(value)}")
+        if len(value) < int(spec.get("minLength", 0)):  # type: ignore[call-overload]
+            raise InvalidEvent(f"{where}: must not be empty")
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            raise InvalidEvent(f"{where}: expected true or false, got {_jtype(value)}")
+    elif kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidEvent(f"{where}: expected an integer, got {_jtype(value)}")
+        minimum = spec.get("minimum")
+        if isinstance(minimum, int) and value < minimum:
+            raise InvalidEvent(f"{where}: must be at least {minimum}, got {value}")
+    elif kind == "array":
+        if not isinstance(value, (list, tuple)):
+            raise InvalidEvent(f"{where}: expected an array, got {_jtype(value)}")
+        for i, item in enumerate(value):
+            if not isinstance(item, ToolCall):
+                raise InvalidEvent(f"{where}[{i}]: expected a call object, got {_jtype(item)}")
+
+
+def _jtype(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------------------
+# JSON form.
+# ---------------------------------------------------------------------------
+
+
+def event_to_dict(event: Event) -> dict[str, object]:
+    """The JSON object of one log line (fields at their defaults included)."""
+    out: dict[str, object] = {"type": event.type}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        if f.name == "calls":
+            value = [c.to_dict() for c in value]
+        out[f.name] = value
+    return out
+
+
+def _keys_check(obj: Mapping[str, object], cls: type[object], where: str) -> None:
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    extra = sorted(set(obj) - names - {"type"})
+    if extra:
+        raise InvalidEvent(f"{where}: unknown field {extra[0]!r}")
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in obj and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise InvalidEvent(f"{where}: missing field {f.name!r}")
+
+
+def event_from_dict(obj: object) -> Event:
+    """Build an event from a decoded JSON value; raises :class:`InvalidEvent`."""
+    if not isinstance(obj, dict):
+        raise InvalidEvent(f"expected a JSON object, got {_jtype(obj)}")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise InvalidEvent("missing or non-string field 'type'")
+    cls = EVENT_TYPES.get(kind)
+    if cls is None:
+        raise InvalidEvent(f"unknown event type {kind!r}")
+    _keys_check(obj, cls, kind)
+    kwargs: dict[str, Any] = {k: v for k, v in obj.items() if k != "type"}
+    if "calls" in kwargs:
+        raw = kwargs["calls"]
+        if not isinstance(raw, list):
+            raise InvalidEvent(f"{kind}.calls: expected an array, got {_jtype(raw)}")
+        calls = []
+        for i, c in enumerate(raw):
+            if not isinstance(c, dict):
+                raise InvalidEvent(f"{kind}.calls[{i}]: expected an object, got {_jtype(c)}")
+            _keys_check(c, ToolCall, f"{kind}.calls[{i}]")
+            for key in ("id", "name", "args"):
+                if key in c and not isinstance(c[key], str):
+                    raise InvalidEvent(f"{kind}.calls[{i}].{key}: expected a string, got {_jtype(c[key])}")
+            calls.append(ToolCall(**c))
+        kwargs["calls"] = tuple(calls)
+    return cls(**kwargs)
+
+
+def dumps_event(event: Event) -> str:
+    """One log line, without the newline."""
+    return json.dumps(event_to_dict(event), ensure_ascii=False, separators=(",", ":"))
+
+
+def dumps_log(events: Iterable[Event]) -> str:
+    """A whole log as JSON Lines text."""
+    return "".join(dumps_event(e) + "\n" for e in events)
+
+
+def iter_log_lines(lines: Iterable[str]) -> Iterator[Event]:
+    """Parse JSON Lines, raising :class:`InvalidLog` with the 1-based line."""
+    last_number = 0
+    pending: tuple[int, str] | None = None
+    for number, raw in enumerate(lines, start=1):
+        if pending is not None:
+            yield _parse_line(*pending, last=False)
+        pending = (number, raw)
+        last_number = number
+    if pending is None:
+        raise InvalidLog("empty file: a log starts with a session.meta line", line=1)
+    yield _parse_line(*pending, last=True)
+    del last_number
+
+
+def _parse_line(number: int, raw: str, *, last: bool) -> Event:
+    text = raw.rstrip("\n").rstrip("\r")
+    if not text.strip():
+        raise InvalidLog("blank line", line=number)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if last and not raw.endswith("\n"):
+            raise InvalidLog(f"truncated last line (the writer stopped mid-line?): {exc.msg}", line=number) from None
+        raise InvalidLog(f"malformed JSON: {exc.msg} at column {exc.colno}", line=number) from None
+    try:
+        event = event_from_dict(obj)
+    except InvalidEvent as exc:
+        raise InvalidLog(str(exc), line=number) from None
+    if number == 1 and not isinstance(event, SessionMeta):
+        raise InvalidLog(f"line 1 must be session.meta, got {event.type}", line=1)
+    if number > 1 and isinstance(event, SessionMeta):
+        raise InvalidLog("session.meta may only be line 1", line=number)
+    return event
+
+
+def parse_log(text: str) -> tuple[Event, ...]:
+    """Parse a whole log held in memory."""
+    return tuple(iter_log_lines(text.splitlines(keepends=True)))
+
+
+def load_log(path: str) -> tuple[Event, ...]:
+    """Read a log file; every failure is an :class:`InvalidLog` naming the file."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return tuple(iter_log_lines(handle))
+    except InvalidLog as exc:
+        raise exc.at(path) from None
+    except IsADirectoryError:
+        raise InvalidLog("is a directory, not a log file", path=path) from None
+    except FileNotFoundError:
+        raise InvalidLog("no such file", path=path) from None
+    except PermissionError:
+        raise InvalidLog("permission denied", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise InvalidLog(f"not UTF-8 text (byte {exc.start} of the file)", path=path) from None
+
+
+def events_from_dicts(objs: Sequence[object]) -> tuple[Event, ...]:
+    """Build a log from decoded JSON objects (line numbers follow the list)."""
+    out = []
+    for i, obj in enumerate(objs, start=1):
+        try:
+            out.append(event_from_dict(obj))
+        except InvalidEvent as exc:
+            raise InvalidLog(str(exc), line=i) from None
+    return tuple(out)

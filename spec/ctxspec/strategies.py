@@ -1,0 +1,185 @@
+"""Public Hypothesis strategies for session logs.
+
+Runtime developers can use these in their own tests::
+
+    from hypothesis import given
+    from ctxspec.strategies import session_logs
+
+    @given(session_logs())
+    def test_my_projector(log):
+        assert check_session(log, my_projector) == []
+
+Every log drawn is one the session state machine accepts: the next event is
+drawn from the kinds ``state.PHASE_TABLE`` allows in the current phase, so
+the tables are the only description of what may happen.  Faults are drawn
+as often as normal events: results late, twice, for unknown ids or never;
+resumes, compactions at bad positions, steers during parallel calls, cut
+streams, reused call ids.
+
+Texts are arbitrary Unicode with a unique suffix, so that every message can
+be traced back to its log line unambiguously.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from hypothesis import strategies as st
+
+from .events import (
+    Assistant,
+    Clear,
+    Compaction,
+    Event,
+    Notification,
+    Resume,
+    SessionMeta,
+    StepBegin,
+    StepEnd,
+    StepError,
+    ToolCall,
+    ToolResult,
+    TurnCancel,
+    TurnEnd,
+    TurnPrompt,
+    TurnSteer,
+    Undo,
+)
+from .ledger import Ledger
+from .state import Phase, SessionState, allowed_events
+
+#: How often each kind is drawn, relative to the others, when the table allows it.
+#: Order matters for shrinking: earlier kinds are "simpler".
+WEIGHTS: Final[dict[str, int]] = {
+    "turn.prompt": 3,
+    "step.begin": 4,
+    "assistant": 4,
+    "tool.result": 5,
+    "step.end": 3,
+    "turn.end": 1,
+    "turn.steer": 2,
+    "notification": 1,
+    "turn.cancel": 1,
+    "step.error": 1,
+    "resume": 1,
+    "compaction": 1,
+    "undo": 1,
+    "clear": 1,
+}
+
+TOOL_NAMES: Final = ("TodoList", "Shell", "ReadFile", "Grep")
+
+
+def texts() -> st.SearchStrategy[str]:
+    """Short arbitrary text (never empty once a unique suffix is added)."""
+    return st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6)
+
+
+@dataclass
+class LogBuilder:
+    """Grows a valid log one event at a time; its strategies depend on the log so far."""
+
+    log: list[Event] = field(default_factory=list)
+    state: SessionState = field(default_factory=SessionState)
+    ledger: Ledger = field(default_factory=Ledger)
+    counter: int = 0
+    max_calls: int = 3
+
+    def append(self, event: Event) -> None:
+        self.state.feed(event)
+        self.ledger.feed(event)
+        self.log.append(event)
+
+    @property
+    def phase(self) -> Phase:
+        return self.state.phase
+
+    def first_event(self) -> st.SearchStrategy[Event]:
+        return st.builds(SessionMeta, system=st.sampled_from(["", "You are a coding agent."]))
+
+    def next_event(self) -> st.SearchStrategy[Event]:
+        """A strategy for an event the table allows now (drawn from current state)."""
+        allowed = set(allowed_events(self.phase))
+        kinds = [k for k, w in WEIGHTS.items() if k in allowed for _ in range(w)]
+        return st.sampled_from(kinds).flatmap(self.event_of)
+
+    def event_of(self, kind: str) -> st.SearchStrategy[Event]:
+        n = self.counter + 1  # fresh numbers for this draw; append() does not reuse them
+        self.counter += 8
+        if kind == "turn.prompt":
+            return texts().map(lambda t: TurnPrompt(text=f"{t}·prompt{n}"))
+        if kind == "turn.steer":
+            return texts().map(lambda t: TurnSteer(text=f"{t}·steer{n}"))
+        if kind == "notification":
+            return texts().map(lambda t: Notification(text=f"{t}·note{n}"))
+        if kind == "tool.result":
+            return self._result(n)
+        if kind == "assistant":
+            return self._assistant(n)
+        if kind == "step.error":
+            return st.builds(StepError, message=st.just("stream cut"), retryable=st.booleans())
+        if kind == "step.end":
+            return st.sampled_from(["tool_calls", "stop", "length"]).map(lambda r: StepEnd(finish_reason=r))
+        if kind == "compaction":
+            return st.integers(1, len(self.log)).map(lambda u: Compaction(summary=f"summary{n}", upto=u))
+        if kind == "undo":
+            return st.integers(1, 3).map(lambda c: Undo(count=c))
+        simple: dict[str, Event] = {
+            "turn.cancel": TurnCancel(),
+            "turn.end": TurnEnd(),
+            "step.begin": StepBegin(),
+            "resume": Resume(),
+            "clear": Clear(),
+        }
+        return st.just(simple[kind])
+
+    def _result(self, n: int) -> st.SearchStrategy[Event]:
+        open_ids = [c.id for c in self.ledger.open_calls()]
+        known = sorted({c.id for c in self.ledger.all_calls})
+        choices: list[st.SearchStrategy[str]] = []
+        if open_ids:
+            choices.append(st.sampled_from(open_ids))
+        if known:
+            choices.append(st.sampled_from(known))
+        choices.append(st.just(f"ghost_{n}"))
+        return st.builds(
+            ToolResult,
+            call_id=st.one_of(*choices),
+            output=texts().map(lambda t: f"{t}·out{n}"),
+            is_error=st.booleans(),
+        )
+
+    def _assistant(self, n: int) -> st.SearchStrategy[Event]:
+        known = sorted({c.id for c in self.ledger.all_calls})
+        fresh = [f"call_{n + i}" for i in range(self.max_calls)]
+        id_choice: st.SearchStrategy[str] = st.sampled_from(known) if known else st.nothing()
+
+        def calls(count: int) -> st.SearchStrategy[tuple[ToolCall, ...]]:
+            parts = [
+                st.builds(
+                    ToolCall,
+                    id=st.one_of(st.just(fresh[i]), id_choice),
+                    name=st.sampled_from(TOOL_NAMES),
+                    args=st.just(f'{{"n": {n + i}}}'),
+                )
+                for i in range(count)
+            ]
+            return st.tuples(*parts)
+
+        return st.builds(
+            Assistant,
+            text=st.one_of(st.just(""), texts().map(lambda t: f"{t}·reply{n}")),
+            calls=st.integers(0, self.max_calls).flatmap(calls),
+            complete=st.sampled_from([True, True, True, False]),
+        )
+
+
+@st.composite
+def session_logs(draw: st.DrawFn, max_events: int = 40, max_calls: int = 3) -> tuple[Event, ...]:
+    """A log the session state machine accepts, with every fault in the model."""
+    builder = LogBuilder(max_calls=max_calls)
+    builder.append(draw(builder.first_event()))
+    for _ in range(draw(st.integers(0, max_events))):
+        builder.append(draw(builder.next_event()))
+    return tuple(builder.log)
