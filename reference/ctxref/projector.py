@@ -43,9 +43,10 @@ from ctxspec.events import (
     TurnPrompt,
     TurnSteer,
     Undo,
+    events_from_dicts,
 )
 from ctxspec.ledger import Fate
-from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, messages_to_openai
 from ctxspec.state import (
     CLOSING_INPUTS,
     CallInput,
@@ -75,6 +76,8 @@ class RepairKind(enum.Enum):
     HALF_CALL_DROPPED = "half-streamed call dropped"
     EMPTY_REPLY_DROPPED = "empty reply dropped"
     EXCHANGE_KEPT_WHOLE = "compaction cut moved to keep an exchange whole"
+    INPUT_HELD = "user input held until the exchange closed"
+    RESULTS_REORDERED = "results put in call order"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +198,9 @@ class Projector:
             candidate += "'"
         return candidate
 
+    def _declare_inputs(self, n_calls: int, complete: bool) -> tuple[CallInput, ...]:
+        return declare_inputs(n_calls, complete)
+
     def _late_note(self, call: _Call, event: ToolResult) -> UserMessage:
         how = "an error" if event.is_error else "a result"
         return UserMessage(
@@ -221,7 +227,7 @@ class Projector:
         if self._pending is not None:  # only in logs the state machine refuses
             self._close(CallInput.PROJECT, line, commit=True)
         sent: list[_Call] = []
-        for tc, call_input in zip(event.calls, declare_inputs(len(event.calls), event.complete)):
+        for tc, call_input in zip(event.calls, self._declare_inputs(len(event.calls), event.complete)):
             step = call_step(CallStatus.FREE, call_input)
             if step.to is CallStatus.DROPPED:
                 self.repairs.append(Repair(RepairKind.HALF_CALL_DROPPED, line, f"{tc.id} ({tc.name}) args {tc.args[:40]!r}"))
@@ -302,6 +308,11 @@ class Projector:
             self._flush(ex, line)
 
     def _flush(self, ex: _Exchange, line: int) -> None:
+        arrived = [c.result_line for c in ex.calls if c.result_line is not None]
+        if arrived != sorted(arrived):
+            self.repairs.append(Repair(RepairKind.RESULTS_REORDERED, ex.line, f"results arrived at lines {arrived}"))
+        for entry in ex.queued:
+            self.repairs.append(Repair(RepairKind.INPUT_HELD, entry.line, f"placed after the tool block of the exchange at line {ex.line}"))
         for c in ex.calls:
             if c.status is CallStatus.CLOSED and c.line == line:  # closed at declaration: a cut stream
                 self.repairs.append(Repair(RepairKind.SYNTHETIC_RESULT, line, f"{c.sent} ({c.name}): {Reason.STREAM_CUT.value}"))
@@ -392,6 +403,11 @@ def project(log: Iterable[Event]) -> list[Message]:
     for event in log:
         p.feed(event)
     return p.messages()
+
+
+def project_json(events: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The reference projector in the shape ``ctxcontract verify --projector`` takes."""
+    return messages_to_openai(project(events_from_dicts(events)))
 
 
 def project_with_repairs(log: Sequence[Event]) -> tuple[list[Message], list[Repair], dict[int, Fate]]:

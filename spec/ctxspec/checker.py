@@ -27,10 +27,11 @@ from hypothesis import HealthCheck, Phase as HPhase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
-from .contract import Incremental, Projector, SessionChecker
+from .contract import Incremental, Projector, SessionChecker, check_session
 from .errors import ContractViolation, InvalidLog
 from .events import Event, event_to_dict
 from .messages import Message, messages_from_openai
+from .shrink import minimize
 from .strategies import LogBuilder
 
 #: Hypothesis profiles.  ``ci`` is loaded when ``CI=true`` (Hypothesis's own
@@ -46,7 +47,7 @@ def register_profiles() -> None:
     """Register the ``ci``, ``dev`` and ``fuzz`` profiles with Hypothesis."""
     for name, kw in PROFILES.items():
         settings.register_profile(
-            name, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much], **kw
+            name, report_multiple_bugs=False, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much], **kw
         )
 
 
@@ -112,8 +113,21 @@ def find_counterexample(
     try:
         run_machine(machine, profile, phases=[HPhase.generate, HPhase.shrink], **overrides)
     except ContractViolation as exc:
-        return exc
+        return shrink_violation(exc, projector, incremental=incremental, flags=flags)
     return None
+
+
+def shrink_violation(
+    exc: ContractViolation, projector: Projector, *, incremental: Callable[[], Incremental] | None = None, flags: bool = True
+) -> ContractViolation:
+    """Shrink Hypothesis's failing log further, keeping one of the rules it broke."""
+    rules = {v.rule for v in exc.violations}
+
+    def fails(log: Sequence[Event]) -> bool:
+        return bool(rules & {v.rule for v in check_session(log, projector, incremental=incremental, flags=flags)})
+
+    log = minimize(exc.log, fails)
+    return ContractViolation(check_session(log, projector, incremental=incremental, flags=flags), log)
 
 
 JsonProjector = Callable[[list[dict[str, object]]], object]

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from .events import Compaction, Event
+from .events import Event, delete_lines
 from .ledger import Call, Item, Kind, Ledger, ledger_of
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from .state import CallStatus, Reason
@@ -47,6 +47,7 @@ RULES: Final[dict[str, Rule]] = {
         Rule("C9", "prefix stability", "with no compaction, undo or clear between them, a request is a prefix of the next"),
         Rule("C10", "shape", "first non-system message is user; no empty message; no half-streamed call"),
         Rule("C11", "determinism and replay", "same log, same messages: batch = incremental; an idle resume changes nothing"),
+        Rule("C12", "totality", "the projector returns a message list for every log the state machine accepts"),
     )
 }
 
@@ -253,8 +254,7 @@ def check_projection(log: Sequence[Event], messages: Sequence[Message], *, flags
     for it in notes:
         hit = next((i for i in free_users if it.text in messages[i].text), None)  # type: ignore[union-attr]
         if hit is None:
-            call = it.note_of
-            about = f" for call {call.id!r}" if call else ""
+            about = f" for call {it.note_of.id!r}" if it.note_of else ""
             out.append(Violation("C8", f"late result{about} {_short(it.text)} is not delivered as a user note", None, it.line))
             continue
         free_users.remove(hit)
@@ -395,21 +395,7 @@ def first_difference(a: Sequence[Message], b: Sequence[Message]) -> int | None:
 
 def without_idle_resumes(log: Sequence[Event], ledger: Ledger) -> list[Event]:
     """The log with every resume at which nothing was in flight removed (C11)."""
-    drop = set(ledger.idle_resumes)
-    out: list[Event] = []
-    shift = [0] * (len(log) + 2)
-    removed = 0
-    for line in range(1, len(log) + 1):
-        if line in drop:
-            removed += 1
-        shift[line] = removed
-    for line, event in enumerate(log, start=1):
-        if line in drop:
-            continue
-        if isinstance(event, Compaction):
-            event = Compaction(summary=event.summary, upto=event.upto - shift[event.upto])
-        out.append(event)
-    return out
+    return delete_lines(log, set(ledger.idle_resumes))
 
 
 class Incremental(Protocol):
@@ -455,12 +441,22 @@ class SessionChecker:
         self.rewrite_since = False
         return found
 
+    def _run(self, log: Sequence[Event]) -> list[Message] | Violation:
+        try:
+            return list(self.projector(tuple(log)))
+        except Exception as exc:  # the projector under test is not ours to trust
+            return Violation("C12", f"the projector raised {type(exc).__name__}: {exc}", None, len(log))
+
     def _check_point(self) -> tuple[list[Violation], list[Message]]:
         n = len(self.log)
-        messages = list(self.projector(tuple(self.log)))
+        messages = self._run(self.log)
+        if isinstance(messages, Violation):
+            return [messages], []
         found = check_projection(self.log, messages, flags=self.flags, ledger=self.ledger)
-        again = list(self.projector(tuple(self.log)))
-        if again != messages:
+        again = self._run(self.log)
+        if isinstance(again, Violation):
+            found.append(again)
+        elif again != messages:
             d = first_difference(messages, again)
             found.append(Violation("C11", "projecting the same log twice gave different messages", d, n))
         if self.inc is not None:
@@ -476,7 +472,10 @@ class SessionChecker:
             found, _ = self._check_point()
         if self.ledger.idle_resumes and not found:
             stripped = without_idle_resumes(self.log, self.ledger)
-            if list(self.projector(tuple(stripped))) != list(self.projector(tuple(self.log))):
+            a, b = self._run(stripped), self._run(self.log)
+            if isinstance(a, Violation) or isinstance(b, Violation):
+                found.append(a if isinstance(a, Violation) else b)  # type: ignore[arg-type]
+            elif a != b:
                 found.append(Violation("C11", "removing a resume at which nothing was in flight changes the projection", None, self.ledger.idle_resumes[0]))
         return found
 

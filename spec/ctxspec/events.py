@@ -41,8 +41,17 @@ def _nonempty() -> Any:
     return field(metadata=_NONEMPTY)
 
 
+class _Printable:
+    """Makes Hypothesis print events exactly as ``repr`` does (valid Python)."""
+
+    __slots__ = ()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ToolCall:
+class ToolCall(_Printable):
     """One call inside an ``assistant`` event: ``args`` is the raw argument text."""
 
     id: str = _nonempty()
@@ -57,7 +66,7 @@ class ToolCall:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class SessionMeta:
+class SessionMeta(_Printable):
     """Line 1 of every log: the format version and the system prompt."""
 
     type: ClassVar[str] = "session.meta"
@@ -71,7 +80,7 @@ class SessionMeta:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TurnPrompt:
+class TurnPrompt(_Printable):
     """The user starts a turn."""
 
     type: ClassVar[str] = "turn.prompt"
@@ -82,7 +91,7 @@ class TurnPrompt:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TurnSteer:
+class TurnSteer(_Printable):
     """User input typed while a turn is running."""
 
     type: ClassVar[str] = "turn.steer"
@@ -93,7 +102,7 @@ class TurnSteer:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Notification:
+class Notification(_Printable):
     """User-role text the runtime injects (a background task finished, ...)."""
 
     type: ClassVar[str] = "notification"
@@ -104,7 +113,7 @@ class Notification:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TurnCancel:
+class TurnCancel(_Printable):
     """The user cancelled the running turn; calls still running are abandoned."""
 
     type: ClassVar[str] = "turn.cancel"
@@ -114,7 +123,7 @@ class TurnCancel:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TurnEnd:
+class TurnEnd(_Printable):
     """The runtime finished the turn."""
 
     type: ClassVar[str] = "turn.end"
@@ -124,7 +133,7 @@ class TurnEnd:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class StepBegin:
+class StepBegin(_Printable):
     """A model request is built here: a projection point."""
 
     type: ClassVar[str] = "step.begin"
@@ -134,7 +143,7 @@ class StepBegin:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Assistant:
+class Assistant(_Printable):
     """The model's reply: text and zero or more parallel calls.
 
     ``complete=False`` means the stream was cut; the last call may be cut
@@ -151,7 +160,7 @@ class Assistant:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class StepError:
+class StepError(_Printable):
     """The provider failed the request."""
 
     type: ClassVar[str] = "step.error"
@@ -163,7 +172,7 @@ class StepError:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class StepEnd:
+class StepEnd(_Printable):
     """The step finished with the provider's finish reason."""
 
     type: ClassVar[str] = "step.end"
@@ -174,7 +183,7 @@ class StepEnd:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ToolResult:
+class ToolResult(_Printable):
     """A tool's output: any order, late, twice, never, or for an unknown id."""
 
     type: ClassVar[str] = "tool.result"
@@ -187,7 +196,7 @@ class ToolResult:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Resume:
+class Resume(_Printable):
     """The runtime restarted from this log: whatever was in flight is dead."""
 
     type: ClassVar[str] = "resume"
@@ -197,7 +206,7 @@ class Resume:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Compaction:
+class Compaction(_Printable):
     """``summary`` replaces the context up to log line ``upto`` (inclusive).
 
     The runtime may have chosen ``upto`` badly, inside an open exchange.
@@ -212,7 +221,7 @@ class Compaction:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Undo:
+class Undo(_Printable):
     """Drop the last ``count`` user turns."""
 
     type: ClassVar[str] = "undo"
@@ -223,7 +232,7 @@ class Undo:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Clear:
+class Clear(_Printable):
     """Drop the whole context but the system prompt."""
 
     type: ClassVar[str] = "clear"
@@ -314,13 +323,14 @@ def _object_schema(cls: type[object], type_name: str | None) -> dict[str, object
 
 def json_schema() -> dict[str, object]:
     """The JSON Schema (draft 2020-12) of one log line, generated from the classes."""
-    return json.loads(json.dumps({
+    schema: dict[str, object] = json.loads(json.dumps({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://ctxcontract.invalid/session.schema.json",
         "title": f"ctxcontract session log line, format version {FORMAT_VERSION}",
         "$defs": {"call": _object_schema(ToolCall, None)},
         "oneOf": [_object_schema(cls, cls.type) for cls in EVENT_CLASSES],
     }))  # a deep copy: callers may not mutate the cached parts
+    return schema
 
 
 def _check_fields(obj: object, where: str) -> None:
@@ -476,8 +486,13 @@ def _parse_line(number: int, raw: str, *, last: bool) -> Event:
 
 
 def parse_log(text: str) -> tuple[Event, ...]:
-    """Parse a whole log held in memory."""
-    return tuple(iter_log_lines(text.splitlines(keepends=True)))
+    """Parse a whole log held in memory (lines end at ``\n`` only, as in the file)."""
+    lines = [part + "\n" for part in text.split("\n")]
+    if lines[-1] == "\n":  # text ended with a newline (or is empty)
+        lines.pop()
+    else:
+        lines[-1] = lines[-1][:-1]
+    return tuple(iter_log_lines(lines))
 
 
 def load_log(path: str) -> tuple[Event, ...]:
@@ -506,3 +521,21 @@ def events_from_dicts(objs: Sequence[object]) -> tuple[Event, ...]:
         except InvalidEvent as exc:
             raise InvalidLog(str(exc), line=i) from None
     return tuple(out)
+
+
+def delete_lines(log: Sequence[Event], drop: set[int]) -> list[Event]:
+    """``log`` without the (1-based) lines in ``drop``; ``compaction.upto`` follows its event."""
+    shift = [0] * (len(log) + 1)
+    removed = 0
+    for line in range(1, len(log) + 1):
+        if line in drop:
+            removed += 1
+        shift[line] = removed
+    out: list[Event] = []
+    for line, event in enumerate(log, start=1):
+        if line in drop:
+            continue
+        if isinstance(event, Compaction):
+            event = Compaction(summary=event.summary, upto=max(1, event.upto - shift[event.upto]))
+        out.append(event)
+    return out

@@ -73,7 +73,12 @@ TOOL_NAMES: Final = ("TodoList", "Shell", "ReadFile", "Grep")
 
 def texts() -> st.SearchStrategy[str]:
     """Short arbitrary text (never empty once a unique suffix is added)."""
-    return st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6)
+    return st.text(st.characters(codec="utf-8"), max_size=6)
+
+
+def labelled(label: str) -> st.SearchStrategy[str]:
+    """``label`` (unique in the log) plus arbitrary text: ``<prompt 7>``, ``<steer 9> é``."""
+    return texts().map(lambda t: f"{label} {t}" if t else label)
 
 
 @dataclass
@@ -108,11 +113,11 @@ class LogBuilder:
         n = self.counter + 1  # fresh numbers for this draw; append() does not reuse them
         self.counter += 8
         if kind == "turn.prompt":
-            return texts().map(lambda t: TurnPrompt(text=f"{t}·prompt{n}"))
+            return labelled(f"<prompt {n}>").map(lambda t: TurnPrompt(text=t))
         if kind == "turn.steer":
-            return texts().map(lambda t: TurnSteer(text=f"{t}·steer{n}"))
+            return labelled(f"<steer {n}>").map(lambda t: TurnSteer(text=t))
         if kind == "notification":
-            return texts().map(lambda t: Notification(text=f"{t}·note{n}"))
+            return labelled(f"<notification {n}>").map(lambda t: Notification(text=t))
         if kind == "tool.result":
             return self._result(n)
         if kind == "assistant":
@@ -122,7 +127,7 @@ class LogBuilder:
         if kind == "step.end":
             return st.sampled_from(["tool_calls", "stop", "length"]).map(lambda r: StepEnd(finish_reason=r))
         if kind == "compaction":
-            return st.integers(1, len(self.log)).map(lambda u: Compaction(summary=f"summary{n}", upto=u))
+            return st.integers(1, len(self.log)).map(lambda u: Compaction(summary=f"<summary {n}>", upto=u))
         if kind == "undo":
             return st.integers(1, 3).map(lambda c: Undo(count=c))
         simple: dict[str, Event] = {
@@ -146,7 +151,7 @@ class LogBuilder:
         return st.builds(
             ToolResult,
             call_id=st.one_of(*choices),
-            output=texts().map(lambda t: f"{t}·out{n}"),
+            output=labelled(f"<output {n}>"),
             is_error=st.booleans(),
         )
 
@@ -169,7 +174,7 @@ class LogBuilder:
 
         return st.builds(
             Assistant,
-            text=st.one_of(st.just(""), texts().map(lambda t: f"{t}·reply{n}")),
+            text=st.one_of(st.just(""), labelled(f"<reply {n}>")),
             calls=st.integers(0, self.max_calls).flatmap(calls),
             complete=st.sampled_from([True, True, True, False]),
         )

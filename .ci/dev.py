@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Bootstrap and run: ``python3 .ci/dev.py demo`` or ``python3 .ci/dev.py test``.
+
+Needs only python3.  Creates ``.venv`` beside the project, installs the
+project and its development dependencies into it (again whenever
+``pyproject.toml`` changes), then runs the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(ROOT, ".venv")
+BIN = os.path.join(VENV, "Scripts" if os.name == "nt" else "bin")
+PY = os.path.join(BIN, "python")
+STAMP = os.path.join(VENV, ".ctxcontract-installed")
+
+
+def run(*cmd: str) -> int:
+    print("+ " + " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT)
+
+
+def ensure_env() -> None:
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
+        want = hashlib.sha256(handle.read()).hexdigest()
+    if os.path.exists(STAMP) and open(STAMP).read() == want:
+        return
+    if not os.path.exists(PY):
+        print(f"+ python3 -m venv .venv", flush=True)
+        venv.create(VENV, with_pip=True)
+    quiet = ["--quiet", "--disable-pip-version-check"]
+    if run(PY, "-m", "pip", "install", *quiet, "-e", ".[dev]") != 0:
+        sys.exit("installing ctxcontract into .venv failed")
+    with open(STAMP, "w") as handle:
+        handle.write(want)
+
+
+def demo() -> int:
+    out = os.path.join(ROOT, "out")
+    os.makedirs(out, exist_ok=True)
+    target = os.path.join("out", "todolist-counterexample.jsonl")
+    code = run(os.path.join(BIN, "ctxcontract"), "verify", "--projector", "examples/todolist_bug.py:project", "-o", target, "--force")
+    # verify exits 1 when it finds a counterexample, which is what the demo shows.
+    return 0 if code == 1 else 1
+
+
+def test() -> int:
+    if run(PY, "-m", "mypy") != 0:
+        return 1
+    code = run(PY, "-m", "pytest", *sys.argv[2:])
+    if code == 5:
+        print("pytest collected no tests: that is a failure", flush=True)
+        return 1
+    return code
+
+
+def main() -> int:
+    jobs = {"demo": demo, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in jobs:
+        print("usage: python3 .ci/dev.py demo|test [pytest args]", file=sys.stderr)
+        return 2
+    ensure_env()
+    return jobs[sys.argv[1]]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""The ``ctxcontract`` command: a thin shell over the library.
+
+Exit codes: 0 clean, 1 violations (or a counterexample found), 2 unusable
+input.  Every error the user can cause prints one line naming the file and
+line; nothing the user gave is modified, and every file written is written
+atomically (a temporary file in the same folder, then a rename) and never
+over an existing file without ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TextIO
+
+from ctxspec.checker import PROFILES, find_counterexample, json_projector, register_profiles
+from ctxspec.contract import RULES, Violation, check_session
+from ctxspec.errors import ContractViolation, CtxError, InvalidLog
+from ctxspec.events import Event, dumps_log, load_log
+from ctxspec.messages import messages_to_openai
+from ctxspec.state import validate_log
+
+from .mutants import MUTANTS
+from .projector import Projector, RepairKind, project, project_with_repairs
+
+#: The rule a naive projection would break where the reference had to repair.
+REPAIR_RULES: dict[RepairKind, str] = {
+    RepairKind.SYNTHETIC_RESULT: "C5",
+    RepairKind.LATE_NOTE: "C8",
+    RepairKind.ORPHAN_DROPPED: "C2",
+    RepairKind.UNDONE_RESULT_DROPPED: "C2",
+    RepairKind.ID_RENAMED: "C3",
+    RepairKind.HALF_CALL_DROPPED: "C10",
+    RepairKind.EMPTY_REPLY_DROPPED: "C10",
+    RepairKind.EXCHANGE_KEPT_WHOLE: "C7",
+    RepairKind.INPUT_HELD: "C6",
+    RepairKind.RESULTS_REORDERED: "C1",
+}
+
+
+class UsageError(CtxError):
+    """A bad command line (exit 2)."""
+
+
+def _fail(message: str) -> NoReturn:
+    raise UsageError(message)
+
+
+def write_atomic(path: str, text: str, *, force: bool) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename."""
+    if os.path.isdir(path):
+        _fail(f"{path}: is a directory")
+    if os.path.exists(path) and not force:
+        _fail(f"{path}: already exists (use --force to replace it)")
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".ctxcontract-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _load(path: str) -> tuple[Event, ...]:
+    log = load_log(path)
+    try:
+        validate_log(log)
+    except InvalidLog as exc:
+        raise exc.at(path) from None
+    return log
+
+
+def load_callable(spec: str) -> Callable[..., object]:
+    """``module:function`` or ``path/to/file.py:function``."""
+    if ":" not in spec:
+        _fail(f"--projector {spec!r}: expected module:function or file.py:function")
+    module_name, _, attr = spec.rpartition(":")
+    try:
+        if module_name.endswith(".py") or os.sep in module_name:
+            if not os.path.isfile(module_name):
+                _fail(f"{module_name}: no such file")
+            name = "_ctxcontract_user_" + os.path.splitext(os.path.basename(module_name))[0]
+            loader_spec = importlib.util.spec_from_file_location(name, module_name)
+            if loader_spec is None or loader_spec.loader is None:
+                _fail(f"{module_name}: cannot be imported")
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[name] = module
+            loader_spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(module_name)
+    except UsageError:
+        raise
+    except Exception as exc:  # the user's module failed to import: say so in one line
+        _fail(f"--projector {spec!r}: importing {module_name} failed: {type(exc).__name__}: {exc}")
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        _fail(f"--projector {spec!r}: {module_name} has no callable {attr!r}")
+    return fn  # type: ignore[no-any-return]
+
+
+def _print_violations(violations: Sequence[Violation], out: TextIO) -> None:
+    by_rule = {code: [v for v in violations if v.rule == code] for code in RULES}
+    for code, rule in RULES.items():
+        found = by_rule[code]
+        status = "ok" if not found else f"{len(found)} violation(s)"
+        print(f"  {code:<4} {rule.title:<24} {status}", file=out)
+        for v in found:
+            print(f"         - {v}", file=out)
+
+
+# -- commands ----------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    log = _load(args.log)
+    if args.projector:
+        projector = json_projector(load_callable(args.projector))  # type: ignore[arg-type]
+        violations = check_session(log, projector, flags=False)
+        print(f"{args.log}: {len(log)} events, projector {args.projector}", file=out)
+        _print_violations(violations, out)
+        print("verdict: " + ("clean" if not violations else f"{len(violations)} violation(s)"), file=out)
+        return 1 if violations else 0
+    messages, repairs, _fates = project_with_repairs(log)
+    own = check_session(log, project, incremental=Projector)
+    hazards = [Violation(REPAIR_RULES[r.kind], f"{r.kind.value}: {r.detail}", None, r.line) for r in repairs]
+    print(f"{args.log}: {len(log)} events, projection of {len(messages)} messages", file=out)
+    if args.messages:
+        print(json.dumps(messages_to_openai(messages), ensure_ascii=False, indent=1), file=out)
+    print("rules a naive projection of this log breaks (each repaired by the reference projector):", file=out)
+    _print_violations(hazards, out)
+    if own:
+        print("the reference projection itself breaks the contract (a bug in ctxcontract):", file=out)
+        _print_violations(own, out)
+    verdict = "clean" if not hazards and not own else f"{len(hazards) + len(own)} place(s) need a repair"
+    print(f"verdict: {verdict}", file=out)
+    return 1 if hazards or own else 0
+
+
+def cmd_project(args: argparse.Namespace, out: TextIO) -> int:
+    log = _load(args.log)
+    text = json.dumps(messages_to_openai(project(log)), ensure_ascii=False, indent=1) + "\n"
+    if args.output:
+        write_atomic(args.output, text, force=args.force)
+    else:
+        out.write(text)
+    return 0
+
+
+def _report(found: ContractViolation, out: TextIO, output: str | None, force: bool) -> None:
+    print("rules broken:", file=out)
+    for v in found.violations:
+        print(f"  {v}", file=out)
+    print(f"\nshrunk counterexample session ({len(found.log)} events):", file=out)
+    out.write(dumps_log(found.log))
+    print("\nreference projection of that session:", file=out)
+    print(json.dumps(messages_to_openai(project(found.log)), ensure_ascii=False, indent=1), file=out)
+    if output:
+        write_atomic(output, dumps_log(found.log), force=force)
+        print(f"\nwrote {output}", file=out)
+
+
+def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
+    if args.list or not args.mutant:
+        for name, m in MUTANTS.items():
+            print(f"{name:<40} {m.breaks}", file=out)
+        return 0 if args.list else 2
+    mutant = MUTANTS.get(args.mutant)
+    if mutant is None:
+        _fail(f"unknown mutant {args.mutant!r}; `ctxcontract counterexample --list` lists them")
+    if args.output and os.path.exists(args.output) and not args.force:
+        _fail(f"{args.output}: already exists (use --force to replace it)")
+    found = find_counterexample(mutant.project, incremental=mutant.cls, profile=args.profile)
+    if found is None:
+        print(f"mutant {args.mutant} survived the {args.profile} profile: a hole in the model", file=out)
+        return 1
+    print(f"mutant {args.mutant}: {mutant.breaks}", file=out)
+    _report(found, out, args.output, args.force)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
+    fn = load_callable(args.projector)
+    if args.output and os.path.exists(args.output) and not args.force:
+        _fail(f"{args.output}: already exists (use --force to replace it)")
+    overrides = {"max_examples": args.max_examples} if args.max_examples else {}
+    print(f"verifying {args.projector} against the context contract (profile {args.profile}) ...", file=out)
+    found = find_counterexample(json_projector(fn), flags=False, profile=args.profile, **overrides)  # type: ignore[arg-type]
+    if found is None:
+        print("no counterexample found: the projector satisfies every rule on every session tried", file=out)
+        return 0
+    _report(found, out, args.output, args.force)
+    return 1
+
+
+def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
+    for code, rule in RULES.items():
+        print(f"{code:<4} {rule.title:<24} {rule.statement}", file=out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ctxcontract", description="The context contract of LLM agent runtimes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check", help="project a log and give the verdict rule by rule")
+    p.add_argument("log")
+    p.add_argument("--projector", help="check this module:function's projection instead of the reference's")
+    p.add_argument("--messages", action="store_true", help="also print the projection")
+    p.set_defaults(run=cmd_check)
+    p = sub.add_parser("project", help="print the reference projection as OpenAI-chat JSON")
+    p.add_argument("log")
+    p.add_argument("-o", "--output")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(run=cmd_project)
+    profiles = sorted(PROFILES)
+    p = sub.add_parser("counterexample", help="a shrunk session that breaks a mutant")
+    p.add_argument("--mutant")
+    p.add_argument("--list", action="store_true", help="list the mutants")
+    p.add_argument("-o", "--output")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--profile", choices=profiles, default="ci")
+    p.set_defaults(run=cmd_counterexample)
+    p = sub.add_parser("verify", help="run the stateful checker against your projector")
+    p.add_argument("--projector", required=True, help="module:function or file.py:function (event dicts -> OpenAI message dicts)")
+    p.add_argument("-o", "--output", help="write the counterexample session here")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--profile", choices=profiles, default="ci")
+    p.add_argument("--max-examples", type=int)
+    p.set_defaults(run=cmd_verify)
+    p = sub.add_parser("rules", help="list the rules of the contract")
+    p.set_defaults(run=cmd_rules)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    register_profiles()
+    stream = out if out is not None else sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args, stream)
+        return code
+    except InvalidLog as exc:
+        print(f"ctxcontract: error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except CtxError as exc:
+        print(f"ctxcontract: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"ctxcontract: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

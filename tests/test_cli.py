@@ -1,0 +1,140 @@
+"""The command line: exit codes, one-line errors, atomic writes, and the four jobs."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ctxref.cli import main
+from ctxref.mutants import MUTANTS
+from ctxspec.contract import check_session
+from ctxspec.events import load_log
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def test_check_clean_log() -> None:
+    code, out = run("check", str(EXAMPLES / "clean.jsonl"))
+    assert code == 0 and "verdict: clean" in out
+
+
+@pytest.mark.parametrize(
+    "example, rule, line",
+    [
+        ("crash-mid-parallel.jsonl", "C5", 6),
+        ("crash-mid-parallel.jsonl", "C8", 9),
+        ("steer-during-parallel.jsonl", "C6", 6),
+        ("compaction-cut.jsonl", "C7", 6),
+    ],
+)
+def test_check_names_rule_and_line(example: str, rule: str, line: int) -> None:
+    code, out = run("check", str(EXAMPLES / example))
+    assert code == 1
+    assert any(f"- {rule} " in row and f"log line {line})" in row for row in out.splitlines()), out
+
+
+def test_check_a_projector_on_a_log() -> None:
+    code, out = run("check", str(EXAMPLES / "todolist3.jsonl"), "--projector", str(EXAMPLES / "todolist_bug.py") + ":project")
+    assert code == 1
+    assert "C1 pairing: call 'TodoList:3' (TodoList) is not answered" in out
+    assert "C4 fidelity: result of 'TodoList:3' is in the log but not sent (message 3, log line 6)" in out
+    code, out = run("check", str(EXAMPLES / "todolist3.jsonl"), "--projector", "ctxref.projector:project_json")
+    assert code == 0, out
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type":"session.meta","version":1}\n{"type":"turn.prompt","text":5}\n', encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "ctxref.cli", "check", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr == f"ctxcontract: error: {bad}:2: turn.prompt.text: expected a string, got an integer\n"
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("", ":1: empty file"),
+        ('{"type":"session.meta","version":1}\n{"type":"step.end"}\n', ":2: step.end refused in phase idle"),
+        ('{"type":"session.meta","version":1}\n{"type":"turn.prompt","text":"x"', ":2: truncated last line"),
+    ],
+)
+def test_bad_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, fragment: str) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(content, encoding="utf-8")
+    code, _ = run("project", str(bad))
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_project_writes_atomically_and_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "out.json"
+    code, _ = run("project", str(EXAMPLES / "todolist3.jsonl"), "-o", str(target))
+    assert code == 0
+    messages = json.loads(target.read_text(encoding="utf-8"))
+    assert messages[-1] == {"role": "tool", "tool_call_id": "TodoList:3", "content": "2 todos saved"}
+    target.write_text("mine", encoding="utf-8")
+    code, _ = run("project", str(EXAMPLES / "todolist3.jsonl"), "-o", str(target))
+    assert code == 2 and "already exists" in capsys.readouterr().err
+    assert target.read_text(encoding="utf-8") == "mine"
+    assert run("project", str(EXAMPLES / "todolist3.jsonl"), "-o", str(target), "--force")[0] == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary file left behind
+
+
+def test_counterexample_for_a_mutant(tmp_path: Path) -> None:
+    target = tmp_path / "cx.jsonl"
+    code, out = run("counterexample", "--mutant", "duplicate_id_kept", "-o", str(target))
+    assert code == 0 and "C3 unique ids" in out
+    log = load_log(str(target))
+    mutant = MUTANTS["duplicate_id_kept"]
+    assert "C3" in {v.rule for v in check_session(log, mutant.project)}
+
+
+def test_counterexample_unknown_mutant(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("counterexample", "--mutant", "nope")[0] == 2
+    assert "unknown mutant 'nope'" in capsys.readouterr().err
+    code, out = run("counterexample", "--list")
+    assert code == 0 and set(MUTANTS) == {line.split()[0] for line in out.splitlines()}
+
+
+@pytest.mark.parametrize("spec", [str(EXAMPLES / "todolist_bug.py") + ":project", "examples.todolist_bug:project"])
+def test_verify_finds_the_todolist_bug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str) -> None:
+    monkeypatch.chdir(ROOT)
+    target = tmp_path / "cx.jsonl"
+    code, out = run("verify", "--projector", spec, "-o", str(target))
+    assert code == 1
+    assert "C1 pairing" in out and "C4 fidelity" in out
+    assert "reference projection of that session" in out
+    log = load_log(str(target))
+    assert [e.type for e in log] == ["session.meta", "turn.prompt", "step.begin", "assistant", "step.end", "tool.result"]
+
+
+def test_verify_passes_the_reference() -> None:
+    code, out = run("verify", "--projector", "ctxref.projector:project_json", "--max-examples", "20")
+    assert code == 0 and "no counterexample found" in out
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [("nocolon", "expected module:function"), ("no_such_module_xyz:f", "importing no_such_module_xyz failed"), ("ctxref.projector:nope", "has no callable 'nope'")],
+)
+def test_verify_bad_projector(capsys: pytest.CaptureFixture[str], spec: str, fragment: str) -> None:
+    assert run("verify", "--projector", spec)[0] == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_rules_lists_every_rule() -> None:
+    code, out = run("rules")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == [f"C{i}" for i in range(1, 13)]
