@@ -1,0 +1,92 @@
+"""The docs are generated from, or checked against, the code.
+
+* the state diagram and the schema equal what the tables and classes give now;
+* every ``jsonl example`` block in docs/ parses, validates, and projects to
+  the ``json projection`` block that follows it;
+* every ``python test`` block runs;
+* every test docs/contract.md cites exists, and every rule has a section;
+* the doctests in the spec modules pass.
+"""
+
+from __future__ import annotations
+
+import doctest
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import ctxspec.events
+import ctxspec.state
+from ctxref.projector import project
+from ctxspec.contract import RULES
+from ctxspec.diagram import schema_json, state_diagram_markdown
+from ctxspec.events import parse_log
+from ctxspec.messages import messages_to_openai
+from ctxspec.state import validate_log
+
+ROOT = Path(__file__).parent.parent
+DOCS = ROOT / "docs"
+FENCE = re.compile(r"```([^\n]*)\n(.*?)```", re.S)
+
+
+def blocks(info: str) -> list[tuple[Path, str, int]]:
+    out = []
+    for path in sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]:
+        text = path.read_text(encoding="utf-8")
+        for m in FENCE.finditer(text):
+            if m.group(1).strip() == info:
+                out.append((path, m.group(2), m.end()))
+    return out
+
+
+def test_generated_docs_are_current() -> None:
+    assert (DOCS / "state-diagram.md").read_text(encoding="utf-8") == state_diagram_markdown()
+    assert (DOCS / "session.schema.json").read_text(encoding="utf-8") == schema_json()
+
+
+EXAMPLES = blocks("jsonl example")
+
+
+def test_docs_have_examples() -> None:
+    assert len(EXAMPLES) >= 2
+
+
+@pytest.mark.parametrize("path, body, end", EXAMPLES, ids=[f"{p.name}:{e}" for p, _, e in EXAMPLES])
+def test_jsonl_examples_project_as_documented(path: Path, body: str, end: int) -> None:
+    log = parse_log(body)
+    validate_log(log)
+    rest = path.read_text(encoding="utf-8")[end:]
+    m = FENCE.search(rest)
+    if m is not None and m.group(1).strip() == "json projection":
+        assert messages_to_openai(project(log)) == json.loads(m.group(2))
+
+
+@pytest.mark.parametrize("path, body, end", blocks("python test"))
+def test_python_examples_run(path: Path, body: str, end: int) -> None:
+    exec(compile(body, f"{path.name}@{end}", "exec"), {"__name__": "docs_example"})
+
+
+def test_contract_doc_has_every_rule_and_cites_real_tests() -> None:
+    text = (DOCS / "contract.md").read_text(encoding="utf-8")
+    for code, rule in RULES.items():
+        assert f"## {code} {rule.title}" in text
+    cited = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
+    assert len(cited) >= len(RULES)
+    for file, name in cited:
+        source = (ROOT / file).read_text(encoding="utf-8")
+        assert re.search(rf"^def {name}\(|^    def {name}\(|^{name} = ", source, re.M), f"{file}::{name} is cited but does not exist"
+    from ctxref.mutants import MUTANTS
+
+    named = set()
+    for group in re.findall(r"mutants?\s+((?:`\w+`(?:,\s*|\s+)?)+)", text):
+        named.update(re.findall(r"`(\w+)`", group))
+    assert named <= set(MUTANTS), named - set(MUTANTS)
+    assert set(MUTANTS) <= named, f"mutants missing from contract.md: {set(MUTANTS) - named}"
+
+
+@pytest.mark.parametrize("module", [ctxspec.events, ctxspec.state])
+def test_doctests(module: object) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
+    assert result.attempted > 0 and result.failed == 0
