@@ -127,7 +127,7 @@ def _print_violations(violations: Sequence[Violation], out: TextIO) -> None:
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     log = _load(args.log)
     if args.projector:
-        projector = json_projector(load_callable(args.projector))  # type: ignore[arg-type]
+        projector = json_projector(load_callable(args.projector))
         violations = check_session(log, projector, flags=False)
         print(f"{args.log}: {len(log)} events, projector {args.projector}", file=out)
         _print_violations(violations, out)
@@ -137,8 +137,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     own = check_session(log, project, incremental=Projector)
     hazards = [Violation(REPAIR_RULES[r.kind], f"{r.kind.value}: {r.detail}", None, r.line) for r in repairs]
     print(f"{args.log}: {len(log)} events, projection of {len(messages)} messages", file=out)
-    if args.messages:
-        print(json.dumps(messages_to_openai(messages), ensure_ascii=False, indent=1), file=out)
+    if not args.brief:
+        for i, m in enumerate(messages_to_openai(messages)):
+            print(f"  [{i}] {json.dumps(m, ensure_ascii=False)}", file=out)
     print("rules a naive projection of this log breaks (each repaired by the reference projector):", file=out)
     _print_violations(hazards, out)
     if own:
@@ -197,7 +198,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         _fail(f"{args.output}: already exists (use --force to replace it)")
     overrides = {"max_examples": args.max_examples} if args.max_examples else {}
     print(f"verifying {args.projector} against the context contract (profile {args.profile}) ...", file=out)
-    found = find_counterexample(json_projector(fn), flags=False, profile=args.profile, **overrides)  # type: ignore[arg-type]
+    found = find_counterexample(json_projector(fn), flags=False, profile=args.profile, **overrides)
     if found is None:
         print("no counterexample found: the projector satisfies every rule on every session tried", file=out)
         return 0
@@ -217,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="project a log and give the verdict rule by rule")
     p.add_argument("log")
     p.add_argument("--projector", help="check this module:function's projection instead of the reference's")
-    p.add_argument("--messages", action="store_true", help="also print the projection")
+    p.add_argument("--brief", action="store_true", help="do not print the projection")
     p.set_defaults(run=cmd_check)
     p = sub.add_parser("project", help="print the reference projection as OpenAI-chat JSON")
     p.add_argument("log")
@@ -257,6 +258,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except CtxError as exc:
         print(f"ctxcontract: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (``| head``): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except OSError as exc:
         print(f"ctxcontract: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
         return 2

@@ -105,13 +105,21 @@ def find_counterexample(
     incremental: Callable[[], Incremental] | None = None,
     flags: bool = True,
     profile: str = "ci",
+    hypothesis_shrink: bool = False,
     **overrides: Any,
 ) -> ContractViolation | None:
-    """The shrunk failing session for ``projector``, or ``None`` if none was found."""
+    """The shrunk failing session for ``projector``, or ``None`` if none was found.
+
+    Hypothesis finds a failing program; :func:`ctxspec.shrink.minimize` then
+    shrinks the log itself.  Hypothesis's own shrinking is off by default:
+    on these programs it costs seconds to minutes and ends longer than the
+    log-level pass, which takes milliseconds (``benchmarks/``).
+    """
     register_profiles()
     machine = contract_machine(projector, incremental=incremental, flags=flags)
+    phases = [HPhase.generate, HPhase.shrink] if hypothesis_shrink else [HPhase.generate]
     try:
-        run_machine(machine, profile, phases=[HPhase.generate, HPhase.shrink], **overrides)
+        run_machine(machine, profile, phases=phases, **overrides)
     except ContractViolation as exc:
         return shrink_violation(exc, projector, incremental=incremental, flags=flags)
     return None

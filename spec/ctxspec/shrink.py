@@ -10,7 +10,9 @@ keeps ``compaction.upto`` pointing at the same event when lines shift.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from .errors import InvalidLog
 from .events import Assistant, Event, delete_lines
@@ -60,10 +62,27 @@ def minimize(log: Sequence[Event], fails: Callable[[Sequence[Event]], bool]) -> 
             if progress:
                 break
         if not progress:
-            simpler = _simplify_calls(current, fails)
+            simpler = _simplify_calls(current, fails) or _simplify_texts(current, fails)
             if simpler is not None:
                 current, progress = simpler, True
     return current
+
+
+_TEXT_FIELDS = ("text", "output", "summary")
+
+
+def _simplify_texts(log: list[Event], fails: Callable[[Sequence[Event]], bool]) -> list[Event] | None:
+    """Try cutting a generated text down to its unique label (``<steer 9> ...`` -> ``<steer 9>``)."""
+    for i, event in enumerate(log):
+        for name in _TEXT_FIELDS:
+            value = getattr(event, name, None)
+            if isinstance(value, str) and value.startswith("<") and "> " in value:
+                label = value[: value.index("> ") + 1]
+                simpler: Event = dataclasses.replace(cast(Any, event), **{name: label})
+                candidate = log[:i] + [simpler] + log[i + 1 :]
+                if fails(candidate):
+                    return candidate
+    return None
 
 
 def _simplify_calls(log: list[Event], fails: Callable[[Sequence[Event]], bool]) -> list[Event] | None:
