@@ -115,8 +115,8 @@ class LateResultAfterCompactionDropped(Projector):
     """A result whose call was summarized is silently dropped."""
 
     def _result(self, event: ToolResult, line: int) -> None:
-        calls = self._calls.get(event.call_id, [])
-        if calls and all(c.status is CallStatus.SUMMARIZED for c in calls):
+        call = self._route(event.call_id)
+        if call is not None and call.status is CallStatus.SUMMARIZED:
             return
         super()._result(event, line)
 
@@ -143,9 +143,9 @@ class OrphanKeptAfterTrim(Projector):
     """After undo or compaction, a result for a trimmed call is sent as a tool message."""
 
     def _result(self, event: ToolResult, line: int) -> None:
-        calls = self._calls.get(event.call_id, [])
-        if calls and calls[-1].status in (CallStatus.GONE, CallStatus.SUMMARIZED):
-            self._place(_Entry(ToolMessage(call_id=calls[-1].sent, content=event.output), line, line))
+        call = self._route(event.call_id)
+        if call is not None and call.status in (CallStatus.GONE, CallStatus.SUMMARIZED):
+            self._place(_Entry(ToolMessage(call_id=call.sent, content=event.output), line, line))
             return
         super()._result(event, line)
 
@@ -165,10 +165,8 @@ class LateResultMovedUp(Projector):
     """A late result replaces the synthetic result in history instead of becoming a note."""
 
     def _result(self, event: ToolResult, line: int) -> None:
-        calls = self._calls.get(event.call_id, [])
-        closed = [c for c in calls if c.status is CallStatus.CLOSED]
-        if closed and not any(c.status is CallStatus.OPEN for c in calls):
-            target = closed[-1]
+        target = self._route(event.call_id)
+        if target is not None and target.status is CallStatus.CLOSED:
             for i in range(len(self._out) - 1, self._start - 1, -1):
                 m = self._out[i].message
                 if isinstance(m, ToolMessage) and m.call_id == target.sent:

@@ -55,7 +55,6 @@ from ctxspec.state import (
     Reason,
     call_step,
     declare_inputs,
-    route_result,
 )
 
 SYNTHETIC: Final[dict[Reason, str]] = {
@@ -137,7 +136,11 @@ class Projector:
         self._out: list[_Entry] = []
         self._start = 0  # entries before it were summarized
         self._pending: _Exchange | None = None
-        self._calls: dict[str, list[_Call]] = {}
+        # Routing (state.route_result, kept O(1)): the open calls per id, oldest
+        # first (only the pending exchange has open calls), and the latest call.
+        self._open: dict[str, list[_Call]] = {}
+        self._latest: dict[str, _Call] = {}
+        self._uses: dict[str, int] = {}
         self._used: set[str] = set()
         self._prompts: list[int] = []  # indices into _out of prompt entries
         self._cut = 0
@@ -193,7 +196,7 @@ class Projector:
     def _rename(self, orig: str, line: int) -> str:
         if orig not in self._used:
             return orig
-        candidate = f"{orig}#{len(self._calls.get(orig, ())) + 1}"  # its n-th use
+        candidate = f"{orig}#{self._uses.get(orig, 0) + 1}"  # its n-th use
         while candidate in self._used:
             candidate += "'"
         return candidate
@@ -231,14 +234,14 @@ class Projector:
             step = call_step(CallStatus.FREE, call_input)
             if step.to is CallStatus.DROPPED:
                 self.repairs.append(Repair(RepairKind.HALF_CALL_DROPPED, line, f"{tc.id} ({tc.name}) args {tc.args[:40]!r}"))
-                self._calls.setdefault(tc.id, []).append(_Call(line, tc.id, tc.id, tc.name, tc.args, CallStatus.DROPPED))
+                self._declared(_Call(line, tc.id, tc.id, tc.name, "", CallStatus.DROPPED))
                 continue
             sent_id = self._rename(tc.id, line)
             if sent_id != tc.id:
                 self.repairs.append(Repair(RepairKind.ID_RENAMED, line, f"{tc.id} -> {sent_id}"))
             self._used.add(sent_id)
             call = _Call(line, tc.id, sent_id, tc.name, tc.args, step.to, reason=step.reason)
-            self._calls.setdefault(tc.id, []).append(call)
+            self._declared(call)
             sent.append(call)
         if not sent and not event.text:
             self._fate(line, Fate.DROPPED_EMPTY)
@@ -254,14 +257,25 @@ class Projector:
         else:  # a cut stream: every sent call is already closed
             self._flush(ex, line)
 
+    def _declared(self, call: _Call) -> None:
+        self._uses[call.orig] = self._uses.get(call.orig, 0) + 1
+        self._latest[call.orig] = call
+        if call.status is CallStatus.OPEN:
+            self._open.setdefault(call.orig, []).append(call)
+
+    def _route(self, call_id: str) -> _Call | None:
+        """``state.route_result``: the earliest open call with the id, else the latest."""
+        waiting = self._open.get(call_id)
+        return waiting[0] if waiting else self._latest.get(call_id)
+
     def _result(self, event: ToolResult, line: int) -> None:
-        candidates = self._calls.get(event.call_id, [])
-        pick = route_result([c.status for c in candidates])
-        if pick is None:
+        call = self._route(event.call_id)
+        if call is None:
             self._drop_result(line, RepairKind.ORPHAN_DROPPED, f"no call has id {event.call_id!r}")
             return
-        call = candidates[pick]
         step = call_step(call.status, CallInput.RESULT)
+        if call.status is CallStatus.OPEN:
+            self._open[call.orig].pop(0)
         call.status = step.to
         if step.effect is Effect.ANSWER:
             call.output, call.is_error, call.result_line = event.output, event.is_error, line
@@ -319,6 +333,13 @@ class Projector:
         for entry in self._closure(ex, Reason.NEVER_ANSWERED, line):
             entry.emitted = line
             self._commit(entry)
+        self._forget(ex)
+
+    def _forget(self, ex: _Exchange) -> None:
+        """The exchange is settled: its calls leave routing, their texts live in the messages."""
+        for c in ex.calls:
+            self._open.pop(c.orig, None)
+            c.output, c.args = None, ""
         self._pending = None
 
     def _compact(self, event: Compaction, line: int) -> None:
@@ -385,7 +406,7 @@ class Projector:
                 self._fate(c.result_line, fate)
         for e in ex.queued:
             self._retire(e, fate, CallInput.DISCARD)
-        self._pending = None
+        self._forget(ex)
 
     def _clear(self, line: int) -> None:
         if self._pending is not None:

@@ -89,7 +89,6 @@ def contract_machine(
             if found:
                 raise ContractViolation(found, self.builder.log)
 
-    ContextContract.__name__ = f"ContextContract[{getattr(projector, '__name__', 'projector')}]"
     return ContextContract
 
 

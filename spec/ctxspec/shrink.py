@@ -53,7 +53,7 @@ def minimize(log: Sequence[Event], fails: Callable[[Sequence[Event]], bool]) -> 
     progress = True
     while progress:
         progress = False
-        for width in range(2, 9):
+        for width in range(1, 9):
             for start in range(2, len(current) - width + 2):
                 candidate = delete_lines(current, set(range(start, start + width)))
                 if _valid(candidate) and fails(candidate):
