@@ -41,32 +41,33 @@ def _nonempty() -> Any:
     return field(metadata=_NONEMPTY)
 
 
-class _Printable:
-    """Makes Hypothesis print events exactly as ``repr`` does (valid Python)."""
+class _Validated:
+    """Shared by every event class: validation on construction, printable repr."""
 
     __slots__ = ()
 
+    def __post_init__(self) -> None:
+        _check_fields(self, getattr(self, "type", "call"))
+
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Hypothesis prints events exactly as ``repr`` does: valid Python."""
         printer.text(repr(self))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ToolCall(_Printable):
+class ToolCall(_Validated):
     """One call inside an ``assistant`` event: ``args`` is the raw argument text."""
 
     id: str = _nonempty()
     name: str = _nonempty()
     args: str = "{}"
 
-    def __post_init__(self) -> None:
-        _check_fields(self, "call")
-
     def to_dict(self) -> dict[str, object]:
         return {"id": self.id, "name": self.name, "args": self.args}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class SessionMeta(_Printable):
+class SessionMeta(_Validated):
     """Line 1 of every log: the format version and the system prompt."""
 
     type: ClassVar[str] = "session.meta"
@@ -74,76 +75,58 @@ class SessionMeta(_Printable):
     system: str = ""
 
     def __post_init__(self) -> None:
-        _check_fields(self, self.type)
+        _Validated.__post_init__(self)  # not super(): slots=True rebuilds the class
         if self.version != FORMAT_VERSION:
             raise InvalidEvent(f"session.meta.version: unsupported version {self.version} (this is {FORMAT_VERSION})")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TurnPrompt(_Printable):
+class TurnPrompt(_Validated):
     """The user starts a turn."""
 
     type: ClassVar[str] = "turn.prompt"
     text: str = _nonempty()
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TurnSteer(_Printable):
+class TurnSteer(_Validated):
     """User input typed while a turn is running."""
 
     type: ClassVar[str] = "turn.steer"
     text: str = _nonempty()
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Notification(_Printable):
+class Notification(_Validated):
     """User-role text the runtime injects (a background task finished, ...)."""
 
     type: ClassVar[str] = "notification"
     text: str = _nonempty()
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TurnCancel(_Printable):
+class TurnCancel(_Validated):
     """The user cancelled the running turn; calls still running are abandoned."""
 
     type: ClassVar[str] = "turn.cancel"
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TurnEnd(_Printable):
+class TurnEnd(_Validated):
     """The runtime finished the turn."""
 
     type: ClassVar[str] = "turn.end"
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class StepBegin(_Printable):
+class StepBegin(_Validated):
     """A model request is built here: a projection point."""
 
     type: ClassVar[str] = "step.begin"
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Assistant(_Printable):
+class Assistant(_Validated):
     """The model's reply: text and zero or more parallel calls.
 
     ``complete=False`` means the stream was cut; the last call may be cut
@@ -155,35 +138,26 @@ class Assistant(_Printable):
     calls: tuple[ToolCall, ...] = ()
     complete: bool = True
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class StepError(_Printable):
+class StepError(_Validated):
     """The provider failed the request."""
 
     type: ClassVar[str] = "step.error"
     message: str = ""
     retryable: bool = False
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class StepEnd(_Printable):
+class StepEnd(_Validated):
     """The step finished with the provider's finish reason."""
 
     type: ClassVar[str] = "step.end"
     finish_reason: str = "stop"
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ToolResult(_Printable):
+class ToolResult(_Validated):
     """A tool's output: any order, late, twice, never, or for an unknown id."""
 
     type: ClassVar[str] = "tool.result"
@@ -191,22 +165,16 @@ class ToolResult(_Printable):
     output: str = ""
     is_error: bool = False
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Resume(_Printable):
+class Resume(_Validated):
     """The runtime restarted from this log: whatever was in flight is dead."""
 
     type: ClassVar[str] = "resume"
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Compaction(_Printable):
+class Compaction(_Validated):
     """``summary`` replaces the context up to log line ``upto`` (inclusive).
 
     The runtime may have chosen ``upto`` badly, inside an open exchange.
@@ -216,29 +184,21 @@ class Compaction(_Printable):
     summary: str = _nonempty()
     upto: int = field(default=1, metadata={"minimum": 1})
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Undo(_Printable):
+class Undo(_Validated):
     """Drop the last ``count`` user turns."""
 
     type: ClassVar[str] = "undo"
     count: int = field(default=1, metadata={"minimum": 1})
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Clear(_Printable):
+class Clear(_Validated):
     """Drop the whole context but the system prompt."""
 
     type: ClassVar[str] = "clear"
 
-    def __post_init__(self) -> None:
-        _check_fields(self, self.type)
 
 
 Event = Union[
