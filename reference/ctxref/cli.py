@@ -23,7 +23,7 @@ from ctxspec.checker import PROFILES, find_counterexample, json_projector, regis
 from ctxspec.contract import RULES, Violation, check_session
 from ctxspec.errors import ContractViolation, CtxError, InvalidLog
 from ctxspec.events import Event, dumps_log, load_log
-from ctxspec.messages import messages_to_openai
+from ctxspec.messages import Message, messages_to_openai
 from ctxspec.state import validate_log
 
 from .mutants import MUTANTS
@@ -111,6 +111,11 @@ def load_callable(spec: str) -> Callable[..., object]:
     return fn  # type: ignore[no-any-return]
 
 
+def _print_messages(messages: Sequence[Message], out: TextIO) -> None:
+    for i, m in enumerate(messages_to_openai(messages)):
+        print(f"  [{i}] {json.dumps(m, ensure_ascii=False)}", file=out)
+
+
 def _print_violations(violations: Sequence[Violation], out: TextIO) -> None:
     by_rule = {code: [v for v in violations if v.rule == code] for code in RULES}
     for code, rule in RULES.items():
@@ -138,8 +143,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     hazards = [Violation(REPAIR_RULES[r.kind], f"{r.kind.value}: {r.detail}", None, r.line) for r in repairs]
     print(f"{args.log}: {len(log)} events, projection of {len(messages)} messages", file=out)
     if not args.brief:
-        for i, m in enumerate(messages_to_openai(messages)):
-            print(f"  [{i}] {json.dumps(m, ensure_ascii=False)}", file=out)
+        _print_messages(messages, out)
     print("rules a naive projection of this log breaks (each repaired by the reference projector):", file=out)
     _print_violations(hazards, out)
     if own:
@@ -166,8 +170,8 @@ def _report(found: ContractViolation, out: TextIO, output: str | None, force: bo
         print(f"  {v}", file=out)
     print(f"\nshrunk counterexample session ({len(found.log)} events):", file=out)
     out.write(dumps_log(found.log))
-    print("\nreference projection of that session:", file=out)
-    print(json.dumps(messages_to_openai(project(found.log)), ensure_ascii=False, indent=1), file=out)
+    print("\nreference projection of that session (what a correct projector sends):", file=out)
+    _print_messages(project(found.log), out)
     if output:
         write_atomic(output, dumps_log(found.log), force=force)
         print(f"\nwrote {output}", file=out)

@@ -74,6 +74,10 @@ _TEXT_FIELDS = ("text", "output", "summary")
 def _simplify_texts(log: list[Event], fails: Callable[[Sequence[Event]], bool]) -> list[Event] | None:
     """Try cutting a generated text down to its unique label (``<steer 9> ...`` -> ``<steer 9>``)."""
     for i, event in enumerate(log):
+        if isinstance(event, Assistant) and event.text and event.calls:
+            candidate = log[:i] + [Assistant(calls=event.calls, complete=event.complete)] + log[i + 1 :]
+            if fails(candidate):
+                return candidate
         for name in _TEXT_FIELDS:
             value = getattr(event, name, None)
             if isinstance(value, str) and value.startswith("<") and "> " in value:
