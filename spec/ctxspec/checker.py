@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from hypothesis import HealthCheck, Phase as HPhase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
 from .contract import Incremental, Projector, SessionChecker, check_session
-from .errors import ContractViolation, InvalidLog
+from .errors import ContractViolation, InvalidLog, RefinementError
 from .events import Event, event_to_dict
 from .messages import Message, messages_from_openai
 from .shrink import minimize
@@ -51,24 +51,41 @@ def register_profiles() -> None:
         )
 
 
+class StepCheck(Protocol):
+    """An extra check run after every event, e.g. a refinement check."""
+
+    def feed(self, event: Event) -> Sequence[str]: ...
+
+
 def contract_machine(
     projector: Projector,
     *,
     incremental: Callable[[], Incremental] | None = None,
     flags: bool = True,
     max_calls: int = 3,
+    step_check: Callable[[], StepCheck] | None = None,
 ) -> type[RuleBasedStateMachine]:
-    """A state machine class that checks ``projector`` against the contract."""
+    """A state machine class that checks ``projector`` against the contract.
+
+    ``step_check``, if given, makes an object whose ``feed(event)`` runs after
+    every event and returns failures (a refinement check, for instance).
+    """
 
     class ContextContract(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             self.builder = LogBuilder(max_calls=max_calls)
             self.checker = SessionChecker(projector, incremental=incremental, flags=flags)
+            self.step_check = step_check() if step_check is not None else None
             self.failed = False
 
         def _take(self, event: Event) -> None:
             self.builder.append(event)
+            if self.step_check is not None:
+                failures = self.step_check.feed(event)
+                if failures:
+                    self.failed = True
+                    raise RefinementError(failures, self.builder.log)
             found = self.checker.feed(event)
             if found:
                 self.failed = True

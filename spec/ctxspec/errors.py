@@ -56,3 +56,12 @@ class ContractViolation(CtxError, AssertionError):
         self.log = tuple(log)
         lines = "\n".join(f"  {v}" for v in self.violations)
         super().__init__(f"{len(self.violations)} contract violation(s):\n{lines}")
+
+
+class RefinementError(CtxError, AssertionError):
+    """A concrete step that is no step of the abstract model; ``log`` replays it."""
+
+    def __init__(self, failures: Sequence[str], log: Sequence["Event"]) -> None:
+        self.failures = tuple(failures)
+        self.log = tuple(log)
+        super().__init__("refinement: " + "; ".join(self.failures))
