@@ -138,3 +138,14 @@ def test_verify_bad_projector(capsys: pytest.CaptureFixture[str], spec: str, fra
 def test_rules_lists_every_rule() -> None:
     code, out = run("rules")
     assert code == 0 and [line.split()[0] for line in out.splitlines()] == [f"C{i}" for i in range(1, 13)]
+
+
+def test_verify_writes_the_counterexample_without_overwriting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = str(EXAMPLES / "todolist_bug.py") + ":project"
+    assert run("verify", "--projector", spec)[0] == 1
+    first = (tmp_path / "counterexample.jsonl").read_text(encoding="utf-8")
+    (tmp_path / "counterexample.jsonl").write_text(first + "# mine\n", encoding="utf-8")
+    assert run("verify", "--projector", spec)[0] == 1
+    assert (tmp_path / "counterexample.jsonl").read_text(encoding="utf-8") == first + "# mine\n"
+    assert (tmp_path / "counterexample-1.jsonl").read_text(encoding="utf-8") == first

@@ -196,10 +196,21 @@ def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def free_name(stem: str, ext: str) -> str:
+    """``stem.ext``, or ``stem-1.ext``, ``stem-2.ext``, ...: the first that does not exist."""
+    name, n = f"{stem}{ext}", 0
+    while os.path.exists(name):
+        n += 1
+        name = f"{stem}-{n}{ext}"
+    return name
+
+
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     fn = load_callable(args.projector)
     if args.output and os.path.exists(args.output) and not args.force:
         _fail(f"{args.output}: already exists (use --force to replace it)")
+    if not args.output:
+        args.output = free_name("counterexample", ".jsonl")
     overrides = {"max_examples": args.max_examples} if args.max_examples else {}
     print(f"verifying {args.projector} against the context contract (profile {args.profile}) ...", file=out)
     found = find_counterexample(json_projector(fn), flags=False, profile=args.profile, **overrides)
@@ -239,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_counterexample)
     p = sub.add_parser("verify", help="run the stateful checker against your projector")
     p.add_argument("--projector", required=True, help="module:function or file.py:function (event dicts -> OpenAI message dicts)")
-    p.add_argument("-o", "--output", help="write the counterexample session here")
+    p.add_argument("-o", "--output", help="write the counterexample session here (default: counterexample.jsonl, never overwritten)")
     p.add_argument("--force", action="store_true")
     p.add_argument("--profile", choices=profiles, default="ci")
     p.add_argument("--max-examples", type=int)
