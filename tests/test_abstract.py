@@ -199,3 +199,14 @@ def test_census_counts_what_bfs_yields() -> None:
     c = census(4, 2)
     assert c.counts == tuple(sum(1 for s in sessions(4, 2) if len(s.trace) == k) for k in range(5))
     assert c.counts[:3] == (1, len(allowed_events(Phase.IDLE)), c.counts[2])
+
+
+def test_what_one_slot_can_show_is_the_same_for_two_and_three_slots() -> None:
+    # The explicit half of the "N slots suffice" argument (docs/proof.md): a
+    # slot's view -- shared phase, queue flag, exchange open, its own status
+    # and place -- ranges over the same set whether there are 2 or 3 slots.
+    def views(n: int) -> set[tuple[Phase, bool, bool, CallStatus, Where]]:
+        return {(s.phase, s.queued, s.exchange_open, x.status, x.where) for s in reachable_states(n) if not s.faults for x in s.slots}
+
+    assert views(2) == views(3)
+    assert views(1) < views(2)

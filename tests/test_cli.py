@@ -149,3 +149,26 @@ def test_verify_writes_the_counterexample_without_overwriting(tmp_path: Path, mo
     assert run("verify", "--projector", spec)[0] == 1
     assert (tmp_path / "counterexample.jsonl").read_text(encoding="utf-8") == first + "# mine\n"
     assert (tmp_path / "counterexample-1.jsonl").read_text(encoding="utf-8") == first
+
+
+def test_prove_prints_the_invariant() -> None:
+    code, out = run("prove", "--slots", "2", "--depth", "8")
+    assert code == 0
+    assert "no violation within 8 events" in out
+    assert "proved: no fault is reachable, at any depth" in out
+    assert "inductive invariant" in out and "status0 = open -> where0 = exchange" in out
+
+
+def test_explore_counts_sessions() -> None:
+    code, out = run("explore", "--length", "3")
+    assert code == 0
+    # 1 + 7 + 50 + 365 sessions of length 0..3, as tests/test_abstract.py cross-checks with Z3
+    assert "reference projector, every abstract session: 423 sessions of <= 3 events (2 slots)" in out
+    assert "no violation" in out
+
+
+def test_shortest_counterexample_for_a_mutant(tmp_path: Path) -> None:
+    target = tmp_path / "short.jsonl"
+    code, out = run("counterexample", "--mutant", "duplicate_id_kept", "--shortest", "-o", str(target))
+    assert code == 0 and "shortest: 3 events after session.meta" in out
+    assert len(load_log(str(target))) == 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import z3
 
@@ -93,3 +95,91 @@ def test_blocking_clause_enumeration_agrees_with_bfs(length: int) -> None:
 def test_decoded_events_are_candidate_events() -> None:
     trace = z3model.bmc(6, 2, PROJECT_LEAVES_OPEN).trace
     assert trace is not None and all(isinstance(e, AEvent) for e in trace)
+
+
+# -- BMC at the size of the issue, and the per-slot lemma ---------------------------
+
+
+def test_bmc_to_depth_30_with_4_slots_finds_no_violation() -> None:
+    result = z3model.bmc(30, 4)
+    assert not result.found and "no violation within 30 events (4 slots" in str(result)
+
+
+@pytest.mark.parametrize(
+    "tables", [TABLES, PROJECT_LEAVES_OPEN, LATE_RESULT_ANSWERS], ids=["real", "project-leaves-open", "late-result-answers"]
+)
+def test_the_per_slot_lemma_changes_no_bmc_answer(tables: Tables) -> None:
+    strengthened, plain = z3model.bmc(8, 2, tables), z3model.bmc(8, 2, tables, lemma=False)
+    assert strengthened.found == plain.found and strengthened.faults == plain.faults
+    if plain.trace is not None:
+        assert strengthened.trace is not None and len(strengthened.trace) == len(plain.trace)
+
+
+def test_bitvector_domains_whose_size_is_a_power_of_two_have_valid_values() -> None:
+    # Phase and Where have 4 values in 2 bits: "< 4" must not wrap to "< 0".
+    s = z3model.state_vars(z3model.BITVEC, 2, "v")
+    solver = z3.SolverFor("QF_FD")
+    solver.add(z3model.frame_valid(z3model.BITVEC, s))
+    assert solver.check() == z3.sat
+
+
+# -- why N slots suffice -------------------------------------------------------------
+
+
+def test_the_views_a_slot_can_show_do_not_depend_on_n_from_two_slots_on() -> None:
+    from_init = {n: z3model.slot_invariant(n, seeded=False) for n in (1, 2, 3)}
+    seeded = {n: z3model.slot_invariant(n) for n in (4, 5, 6)}
+    views = from_init[2].views
+    assert all(inv.safe for inv in [*from_init.values(), *seeded.values()])
+    assert from_init[3].views == views and all(inv.views == views for inv in seeded.values())
+    assert from_init[1].views < views  # one slot never shares the exchange with another call
+    assert z3model.explicit_views(2) == z3model.explicit_views(3) == views
+
+
+def test_the_per_slot_invariant_is_inductive_and_safe_up_to_the_cutoff() -> None:
+    # docs/proof.md: a counterexample to induction for any N shrinks to one
+    # with at most 5 slots, so N = 1..7 covers every N.
+    views = z3model.slot_invariant(2).views
+    for n in range(1, 8):
+        assert z3model.views_inductive(views, n) == (True, True), n
+
+
+def test_dropping_a_slot_from_a_reachable_state_need_not_give_a_reachable_state() -> None:
+    # Why the argument is about what one slot shows, not about whole states:
+    # with one slot an answered exchange is flushed at once, so this
+    # projection of a reachable two-slot state is unreachable with one slot.
+    trace = [AEvent("turn.prompt"), AEvent("step.begin"), AEvent("assistant", (0, 1)), AEvent("turn.steer"), AEvent("tool.result", (1,))]
+    state = run(trace, 2)[-1]
+    assert str(state) == "replied [open@exchange answered@exchange] queued"
+    projected = dataclasses.replace(state, slots=state.slots[1:])
+    assert str(projected) == "replied [answered@exchange] queued"
+    assert projected not in reachable_states(1)
+    # ... but every view of it is a view some slot shows (the per-slot invariant).
+    views = z3model.slot_invariant(2).views
+    assert all((state.phase, state.queued, state.exchange_open, s.status, s.where) in views for s in state.slots)
+
+
+# -- the report of ``ctxcontract prove`` ----------------------------------------------
+
+
+def test_the_report_shows_the_bounded_result_the_proof_and_the_invariant() -> None:
+    report = z3model.prove_report(2, 8)
+    text = report.render()
+    assert report.proved and report.proof.formula is not None
+    assert "no violation within 8 events" in text
+    assert "proved: no fault is reachable" in text and text.endswith("Result: proved for 2 slots")
+    assert "re-checked inductive and safe: yes" in text
+    for line in z3model.render_invariant(report.proof.formula):
+        assert f"    {line}\n" in text
+    assert "status0 = open -> where0 = exchange" in text and "@s" not in text
+    assert "open@exchange" in text  # the per-slot views
+
+
+def test_the_report_of_a_mutant_shows_a_shortest_trace_one_event_per_line() -> None:
+    report = z3model.prove_report(2, 10, PROJECT_LEAVES_OPEN)
+    text = report.render()
+    assert not report.proved and report.bmc.trace is not None
+    assert "VIOLATION UNPAIRED after 5 events" in text and "refuted" in text and "NOT proved" in text
+    lines = text.splitlines()
+    for i, event in enumerate(report.bmc.trace, 1):
+        assert any(line.strip().startswith(f"{i}. {event}") for line in lines), event

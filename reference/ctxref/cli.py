@@ -25,8 +25,11 @@ from ctxspec.errors import ContractViolation, CtxError, InvalidLog
 from ctxspec.events import Event, dumps_log, load_log
 from ctxspec.messages import Message, messages_to_openai
 from ctxspec.state import validate_log
+from ctxspec.exhaustive import explore_contract, shortest_counterexample
+from ctxspec.explore import ALL_VARIANTS
+from ctxspec.z3model import prove_report
 
-from .mutants import MUTANTS
+from .mutants import MUTANTS, Mutant
 from .projector import Projector, RepairKind, project, project_with_repairs
 
 #: The rule a naive projection would break where the reference had to repair.
@@ -168,7 +171,7 @@ def _report(found: ContractViolation, out: TextIO, output: str | None, force: bo
     print("rules broken:", file=out)
     for v in found.violations:
         print(f"  {v}", file=out)
-    print(f"\nshrunk counterexample session ({len(found.log)} events):", file=out)
+    print(f"\ncounterexample session ({len(found.log) - 1} events after session.meta):", file=out)
     out.write(dumps_log(found.log))
     print("\nreference projection of that session (what a correct projector sends):", file=out)
     _print_messages(project(found.log), out)
@@ -187,6 +190,8 @@ def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
         _fail(f"unknown mutant {args.mutant!r}; `ctxcontract counterexample --list` lists them")
     if args.output and os.path.exists(args.output) and not args.force:
         _fail(f"{args.output}: already exists (use --force to replace it)")
+    if args.shortest:
+        return _shortest(args, mutant, out)
     found = find_counterexample(mutant.project, incremental=mutant.cls, profile=args.profile)
     if found is None:
         print(f"mutant {args.mutant} survived the {args.profile} profile: a hole in the model", file=out)
@@ -205,6 +210,58 @@ def free_name(stem: str, ext: str) -> str:
     return name
 
 
+def _shortest(args: argparse.Namespace, mutant: Mutant, out: TextIO) -> int:
+    for slots in (2, 3):
+        found = shortest_counterexample(mutant.project, incremental=mutant.cls, rules=mutant.rules, max_length=args.max_length, slots=slots)
+        if found is not None:
+            break
+    if found is None:
+        print(f"no session of at most {args.max_length} events (2 or 3 call slots) breaks {args.mutant}", file=out)
+        return 1
+    print(f"mutant {args.mutant}: {mutant.breaks}", file=out)
+    print(
+        f"shortest: {found.length} events after session.meta ({slots} call slots); {found.checked:,} logs checked "
+        f"in {found.seconds:.1f}s, every shorter one passes: minimal over the enumerated sessions (docs/proof.md)",
+        file=out,
+    )
+    _report(ContractViolation(found.failure.violations, found.log), out, args.output, args.force)
+    return 0
+
+
+def _progress_bar(stream: TextIO) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        width = 40
+        filled = width * done // total if total else width
+        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} sessions")
+        if done >= total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
+
+
+def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
+    if args.length < 0 or args.slots < 1:
+        _fail("--length must be at least 0 and --slots at least 1")
+    progress = _progress_bar(sys.stderr) if sys.stderr.isatty() else None
+    report = explore_contract(
+        args.length,
+        project,
+        incremental=Projector,
+        slots=args.slots,
+        progress=progress,
+        variants=ALL_VARIANTS if args.variants else None,
+        workers=args.workers,
+    )
+    print(f"reference projector, every abstract session: {report}", file=out)
+    for failure in report.failures:
+        print(f"\nfailing session ({failure.length} events):", file=out)
+        out.write(failure.jsonl())
+        for v in failure.violations:
+            print(f"  {v}", file=out)
+    return 0 if report.ok else 1
+
+
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     fn = load_callable(args.projector)
     if args.output and os.path.exists(args.output) and not args.force:
@@ -219,6 +276,14 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     _report(found, out, args.output, args.force)
     return 1
+
+
+def cmd_prove(args: argparse.Namespace, out: TextIO) -> int:
+    if args.slots < 1 or args.depth < 1:
+        _fail("--slots and --depth must be at least 1")
+    report = prove_report(args.slots, args.depth)
+    print(report.render(), file=out)
+    return 0 if report.proved else 1
 
 
 def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
@@ -247,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output")
     p.add_argument("--force", action="store_true")
     p.add_argument("--profile", choices=profiles, default="ci")
+    p.add_argument("--shortest", action="store_true", help="the shortest session, by exhaustive search (iterative deepening)")
+    p.add_argument("--max-length", type=int, default=6, help="with --shortest: longest session to try (default 6)")
     p.set_defaults(run=cmd_counterexample)
     p = sub.add_parser("verify", help="run the stateful checker against your projector")
     p.add_argument("--projector", required=True, help="module:function or file.py:function (event dicts -> OpenAI message dicts)")
@@ -255,6 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=profiles, default="ci")
     p.add_argument("--max-examples", type=int)
     p.set_defaults(run=cmd_verify)
+    p = sub.add_parser("prove", help="Z3: bounded check and unbounded proof of the abstract contract")
+    p.add_argument("--slots", type=int, default=4, help="call slots of the abstraction (default 4)")
+    p.add_argument("--depth", type=int, default=30, help="bound of the bounded check (default 30)")
+    p.set_defaults(run=cmd_prove)
+    p = sub.add_parser("explore", help="check the reference projector on every abstract session up to a length")
+    p.add_argument("--length", type=int, required=True)
+    p.add_argument("--slots", type=int, default=2)
+    p.add_argument("--variants", action="store_true", help="every id reuse, compaction cut and undo count per session")
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(run=cmd_explore)
     p = sub.add_parser("rules", help="list the rules of the contract")
     p.set_defaults(run=cmd_rules)
     return parser

@@ -5,10 +5,15 @@ What this module owns: the Z3 encoding of the abstract session of
 bounded checks run in Z3's incremental ``QF_FD`` solver; enumeration sorts,
 so that the Horn engine's invariant reads as the model's own words); one
 symbolic transition relation per (encoding, tables, N); and its uses:
+:func:`slot_invariant` (the least set of *views* -- shared phase, queue flag,
+exchange open, one slot's status and place -- closed under the fault-free
+transitions; it is N-independent from N = 2 on, see ``docs/proof.md``),
 :func:`bmc` (bounded model checking with one assumption literal per depth,
-shortest counterexample first), :func:`prove` (constrained Horn clauses over
+shortest counterexample first, each unrolled state constrained by the
+per-slot invariant as a lemma), :func:`prove` (constrained Horn clauses over
 an uninterpreted invariant ``Inv``, solved by Z3's ``HORN`` engine, with
 :func:`check_invariant` to re-check the invariant it finds),
+:func:`prove_report` (all of it, rendered for ``ctxcontract prove``),
 :func:`enumerate_traces` (every trace of a length, by blocking clauses) and
 :func:`successors` (one step, to compare with ``abstract.successors``).
 
@@ -45,6 +50,7 @@ from .abstract import (
     initial_state,
     outcome,
     params_of,
+    reachable_states,
     run,
     state_of,
 )
@@ -135,7 +141,10 @@ class BitVecCodec(Codec):
         return DOMAINS[domain][value.as_long()]
 
     def valid(self, term: Any, domain: str) -> Any:
-        return z3.ULT(term, z3.BitVecVal(len(DOMAINS[domain]), self._width(domain)))
+        size, width = len(DOMAINS[domain]), self._width(domain)
+        if size == 1 << width:  # every bit pattern is a value (and ``size`` would wrap to 0)
+            return z3.BoolVal(True)
+        return z3.ULT(term, z3.BitVecVal(size, width))
 
 
 ENUM: Final = EnumCodec()
@@ -395,6 +404,158 @@ class _Unrolling:
 
 
 # ---------------------------------------------------------------------------
+# The per-slot invariant: what one slot can look like, found by Z3.
+# ---------------------------------------------------------------------------
+
+#: What the per-slot invariant records of one slot: the shared phase, the queue
+#: flag, whether the exchange is open (some slot is in it), and the slot's own
+#: status and place.
+SlotView = tuple[Phase, bool, bool, CallStatus, Where]
+
+_VIEW_DOMAINS: Final = ("Phase", None, None, "CallStatus", "Where")
+
+
+def _exchange_open(codec: Codec, f: Frame[Any, Any]) -> Any:
+    return z3.Or([w == codec.const(Where.EXCHANGE) for w in f.where])
+
+
+def _views(codec: Codec, f: Frame[Any, Any]) -> list[tuple[Any, ...]]:
+    """The :data:`SlotView` of every slot of ``f``, as Z3 terms."""
+    shared = (f.phase, f.queued, _exchange_open(codec, f))
+    return [(*shared, s, w) for s, w in zip(f.status, f.where)]
+
+
+def _view_value(codec: Codec, view: SlotView) -> tuple[Any, ...]:
+    return tuple(z3.BoolVal(v) if isinstance(v, bool) else codec.const(v) for v in view)
+
+
+def _view_is(codec: Codec, terms: Sequence[Any], view: SlotView) -> Any:
+    return z3.And([t == v for t, v in zip(terms, _view_value(codec, view))])
+
+
+@lru_cache(maxsize=None)
+def _all_views() -> tuple[SlotView, ...]:
+    return tuple((p, q, x, s, w) for p in Phase for q in (False, True) for x in (False, True) for s in CallStatus for w in Where)
+
+
+def render_view(view: SlotView) -> str:
+    phase, queued, exchange, status, where = view
+    flags = "".join((" queued" if queued else "", " exchange-open" if exchange else ""))
+    return f"{phase.value}{flags}: {status.value}@{where.value}"
+
+
+@dataclass(frozen=True)
+class SlotInvariant:
+    """``views``: every :data:`SlotView` a slot reaches; the invariant says each slot shows one of them.
+
+    It is the least set that contains the initial view and is closed under
+    every fault-free transition of the N-slot model (computed by Z3, from
+    below: a counterexample adds the views it reaches).  ``safe``: no
+    transition from a state of the invariant breaks the contract, so the
+    invariant alone is an inductive proof for N slots.
+    """
+
+    slots: int
+    views: frozenset[SlotView]
+    safe: bool
+    rounds: int
+    seconds: float
+
+    def formula(self, codec: Codec, f: Frame[Any, Any]) -> Any:
+        """The invariant on the state ``f``: every slot shows an allowed view.
+
+        Grouped by the slot's own ``(status, where)``: each pair allows some
+        shared contexts ``(phase, queued, exchange open)``, written once per state.
+        """
+        shared_terms = _views(codec, f)[0][:3] if f.status else ()
+        contexts: dict[tuple[Any, ...], Any] = {}
+        allowed: dict[tuple[CallStatus, Where], list[Any]] = {}
+        for view in sorted(self.views, key=_all_views().index):
+            ctx = view[:3]
+            if ctx not in contexts:
+                phase, queued, exchange = ctx
+                values = (codec.const(phase), z3.BoolVal(queued), z3.BoolVal(exchange))
+                contexts[ctx] = z3.And([t == v for t, v in zip(shared_terms, values)])
+            allowed.setdefault((view[3], view[4]), []).append(contexts[ctx])
+        per_slot = [
+            z3.Or([z3.And(s == codec.const(st), w == codec.const(wh), z3.Or(ctxs)) for (st, wh), ctxs in allowed.items()])
+            for s, w in zip(f.status, f.where)
+        ]
+        return z3.And(per_slot)
+
+    def render(self) -> str:
+        ordered = sorted(self.views, key=_all_views().index)
+        return "\n".join(render_view(v) for v in ordered)
+
+
+def explicit_views(n: int, tables: Tables = TABLES) -> frozenset[SlotView]:
+    """The views of the fault-free states ``abstract.reachable_states`` finds for ``n`` slots."""
+    return frozenset(
+        (s.phase, s.queued, s.exchange_open, slot.status, slot.where)
+        for s in reachable_states(n, tables)
+        if not s.faults
+        for slot in s.slots
+    )
+
+
+#: Slots of the explicit search that seeds :func:`slot_invariant` (cheap, and
+#: its views are views of any larger N: pad its states with free slots).
+SEED_SLOTS: Final = 2
+
+
+@lru_cache(maxsize=32)
+def slot_invariant(n: int, tables: Tables = TABLES, *, codec: Codec = BITVEC, seeded: bool = True) -> SlotInvariant:
+    """The strongest invariant of the form "every slot shows one of these views" (see :class:`SlotInvariant`).
+
+    Start from the initial view (and, when ``seeded``, the views of an
+    explicit search with :data:`SEED_SLOTS` slots); while Z3 finds a
+    fault-free step from a state of the invariant to a state outside it, add
+    the views of that state.  The seed only saves rounds: every seeded view
+    is reachable with ``n`` slots too, and the result is checked closed by Z3.
+    """
+    start = time.perf_counter()
+    seed = explicit_views(min(n, SEED_SLOTS), tables) if seeded else frozenset()
+    tpl = _template(codec, tables, n)
+    views = set(seed) | {_decode_views(codec, None, _views(codec, frame_value(codec, initial_state(n))))[0]}
+    rounds = 0
+    while True:
+        rounds += 1
+        inv = SlotInvariant(n, frozenset(views), False, rounds, 0.0)
+        solver = z3.SolverFor("QF_FD")
+        solver.add(inv.formula(codec, tpl.s), tpl.t.guard, z3.Not(tpl.t.fault), z3.Not(inv.formula(codec, tpl.t.nxt)))
+        if not _check(solver):
+            break
+        views.update(_decode_views(codec, solver.model(), _views(codec, tpl.t.nxt)))
+    solver = z3.SolverFor("QF_FD")
+    solver.add(inv.formula(codec, tpl.s), tpl.t.guard, tpl.t.fault)
+    safe = not _check(solver)
+    return SlotInvariant(n, frozenset(views), safe, rounds, time.perf_counter() - start)
+
+
+def views_inductive(views: Iterable[SlotView], n: int, tables: Tables = TABLES, *, codec: Codec = BITVEC) -> tuple[bool, bool]:
+    """For a fixed set of views and ``n`` slots: (the invariant holds initially and is kept by
+    every fault-free step, no step from it breaks the contract)."""
+    inv = SlotInvariant(n, frozenset(views), False, 0, 0.0)
+    tpl = _template(codec, tables, n)
+    init = frame_value(codec, initial_state(n))
+    escape, fault = z3.SolverFor("QF_FD"), z3.SolverFor("QF_FD")
+    escape.add(z3.Or(z3.Not(inv.formula(codec, init)), z3.And(inv.formula(codec, tpl.s), tpl.t.guard, z3.Not(tpl.t.fault), z3.Not(inv.formula(codec, tpl.t.nxt)))))
+    fault.add(inv.formula(codec, tpl.s), tpl.t.guard, tpl.t.fault)
+    return not _check(escape), not _check(fault)
+
+
+def _decode_views(codec: Codec, model: Any, views: Sequence[tuple[Any, ...]]) -> list[SlotView]:
+    out: list[SlotView] = []
+    for terms in views:
+        values = []
+        for t, d in zip(terms, _VIEW_DOMAINS):
+            v = z3.simplify(t) if model is None else model.eval(t, model_completion=True)
+            values.append(z3.is_true(v) if d is None else codec.decode(v, d))
+        out.append((values[0], values[1], values[2], values[3], values[4]))
+    return out
+
+
+# ---------------------------------------------------------------------------
 # Bounded model checking.
 # ---------------------------------------------------------------------------
 
@@ -406,6 +567,7 @@ class BmcResult:
     trace: tuple[AEvent, ...] | None  # the shortest trace to a fault, if any
     faults: tuple[Fault, ...]
     seconds: float
+    lemma_seconds: float = 0.0  # time spent computing the per-slot lemma (part of ``seconds``)
 
     @property
     def found(self) -> bool:
@@ -419,17 +581,29 @@ class BmcResult:
         return f"{faults} after {len(self.trace)} events ({self.slots} slots, {self.seconds:.2f}s): {events}"
 
 
-def bmc(depth: int, n: int, tables: Tables = TABLES, *, codec: Codec = BITVEC, logic: str = "QF_FD") -> BmcResult:
+def bmc(
+    depth: int, n: int, tables: Tables = TABLES, *, codec: Codec = BITVEC, logic: str = "QF_FD", lemma: bool = True
+) -> BmcResult:
     """Search every trace of up to ``depth`` events for a fault, shortest first.
 
     Depth ``d`` is asked under the assumption literal ``bad@d`` (which implies
     a fault at event ``d``), so one incremental solver serves every depth; a
     depth found safe keeps its fault negated as a lemma.  The trace found is
     replayed on ``abstract.successors`` before it is returned.
+
+    With ``lemma`` (bit-vectors only), every state an event leaves from is
+    also constrained by :func:`slot_invariant` of the same tables.  That set
+    holds in every state a fault-free prefix reaches, so no trace is lost and
+    the shortest counterexample stays the shortest; it only spares the SAT
+    solver from rediscovering, at every depth, what a slot can look like.
     """
     start = time.perf_counter()
+    inv = slot_invariant(n, tables, codec=codec) if lemma and codec is BITVEC else None
+    lemma_seconds = time.perf_counter() - start
     unroll = _Unrolling(codec, tables, n, logic)
     for d in range(depth):
+        if inv is not None:
+            unroll.solver.add(inv.formula(codec, unroll.frames[-1]))
         step = unroll.extend()
         bad = z3.Bool(f"bad@{d}")
         unroll.solver.add(z3.Implies(bad, step.fault))
@@ -438,9 +612,9 @@ def bmc(depth: int, n: int, tables: Tables = TABLES, *, codec: Codec = BITVEC, l
             last = run(trace, n, tables)[-1]
             assert last.faults, f"Z3 and the successor function disagree on {trace}"
             faults = tuple(f for f in Fault if f in last.faults)
-            return BmcResult(depth, n, trace, faults, time.perf_counter() - start)
+            return BmcResult(depth, n, trace, faults, time.perf_counter() - start, lemma_seconds)
         unroll.solver.add(z3.Not(step.fault))
-    return BmcResult(depth, n, None, (), time.perf_counter() - start)
+    return BmcResult(depth, n, None, (), time.perf_counter() - start, lemma_seconds)
 
 
 # ---------------------------------------------------------------------------
@@ -555,13 +729,160 @@ def successors(state: AState, tables: Tables = TABLES, *, codec: Codec = BITVEC)
     return out
 
 
+# ---------------------------------------------------------------------------
+# Reading an invariant, and the report of ``ctxcontract prove``.
+# ---------------------------------------------------------------------------
+
+
+def _atom(e: Any) -> tuple[str, str] | None:
+    """``var = value`` as ``(var, value)``, in the model's words (``status0``, ``open``)."""
+
+    def word(t: Any) -> str:
+        text = str(t).removesuffix("@s")
+        return text.split(".", 1)[1].lower() if "." in text else text
+
+    if z3.is_app_of(e, z3.Z3_OP_DT_IS):
+        return word(e.arg(0)), word(e.decl().params()[0])
+    if z3.is_eq(e) and z3.is_const(e.arg(1)) and not str(e.arg(1)).endswith("@s"):
+        return word(e.arg(0)), word(e.arg(1))
+    if z3.is_eq(e) and z3.is_const(e.arg(0)) and not str(e.arg(0)).endswith("@s"):
+        return word(e.arg(1)), word(e.arg(0))
+    if z3.is_bool(e) and z3.is_const(e) and not z3.is_true(e) and not z3.is_false(e):
+        return word(e), "true"
+    return None
+
+
+def _var_key(var: str) -> tuple[str, str]:
+    stem = var.rstrip("0123456789")
+    return var[len(stem) :], stem
+
+
+def _side(atoms: Sequence[tuple[str, str]], joiner: str) -> str:
+    by_var: dict[str, list[str]] = {}
+    for var, value in sorted(atoms, key=lambda a: _var_key(a[0])):
+        by_var.setdefault(var, []).append(value)
+    parts = []
+    for var, values in by_var.items():
+        if values == ["true"]:
+            parts.append(var)
+        elif len(values) == 1:
+            parts.append(f"{var} = {values[0]}")
+        else:
+            parts.append(f"{var} in {{{', '.join(values)}}}")
+    return joiner.join(parts)
+
+
+def render_clause(clause: Any) -> str:
+    """One clause of an invariant as ``premises -> conclusions`` over phase/status/where names."""
+    literals = list(clause.children()) if z3.is_or(clause) else [clause]
+    premises: list[tuple[str, str]] = []
+    conclusions: list[tuple[str, str]] = []
+    for lit in literals:
+        negative = z3.is_not(lit)
+        atom = _atom(lit.arg(0) if negative else lit)
+        if atom is None:
+            return str(clause)
+        (premises if negative else conclusions).append(atom)
+    if not premises:
+        return _side(conclusions, " or ")
+    if not conclusions:
+        return f"not ({_side(premises, ' and ')})"
+    return f"{_side(premises, ' and ')} -> {_side(conclusions, ' or ')}"
+
+
+def render_invariant(formula: Any) -> list[str]:
+    """An invariant as one readable clause per line (the conjuncts of ``formula``)."""
+    clauses = list(formula.children()) if z3.is_and(formula) else [formula]
+    return sorted(render_clause(c) for c in clauses)
+
+
+def render_trace(trace: Sequence[AEvent], n: int, tables: Tables = TABLES) -> list[str]:
+    """One abstract event per line, with the abstract state it leads to."""
+    states = run(trace, n, tables)
+    width = max((len(str(e)) for e in trace), default=0)
+    lines = [f"    {'':{width}}     {states[0]}"]
+    lines += [f"{i:3}. {str(e):{width}}  -> {s}" for i, (e, s) in enumerate(zip(trace, states[1:]), 1)]
+    return lines
+
+
+@dataclass(frozen=True)
+class ProofReport:
+    """What ``ctxcontract prove`` prints: the bounded check, the Horn proof and the per-slot invariant."""
+
+    slots: int
+    depth: int
+    tables: Tables
+    bmc: BmcResult
+    proof: ProofResult
+    rechecked: bool | None  # the Horn invariant re-checked inductive and safe (None: no invariant)
+    recheck_seconds: float
+    slot_inv: SlotInvariant
+
+    @property
+    def proved(self) -> bool:
+        return not self.bmc.found and self.proof.proved and bool(self.rechecked)
+
+    def render(self) -> str:
+        n, k = self.slots, self.depth
+        out = [f"Abstract session contract, {n} call slots (docs/proof.md says what this covers)", ""]
+        b = self.bmc
+        lemma = f"; {b.lemma_seconds:.2f}s of it for the per-slot lemma" if b.lemma_seconds else ""
+        out.append(f"Bounded model checking, every trace of <= {k} events: {b.seconds:.2f}s{lemma}")
+        if b.trace is None:
+            out.append(f"  no violation within {k} events")
+        else:
+            faults = ", ".join(f.value.upper() for f in b.faults)
+            out.append(f"  VIOLATION {faults} after {len(b.trace)} events (a shortest trace):")
+            out += ["  " + line for line in render_trace(b.trace, n, self.tables)]
+        out.append("")
+        p = self.proof
+        verdict = {"sat": "proved: no fault is reachable, at any depth", "unsat": "refuted: a fault is reachable"}
+        out.append(f"Unbounded proof, constrained Horn clauses (Z3 HORN engine): {p.seconds:.2f}s")
+        out.append(f"  {verdict.get(p.status, p.status)}")
+        if p.formula is not None:
+            ok = "yes" if self.rechecked else "NO"
+            out.append(f"  inductive invariant Inv(s) found by Z3, re-checked inductive and safe: {ok} ({self.recheck_seconds:.2f}s)")
+            out.append("  Inv(s) = the conjunction of:")
+            out += [f"    {line}" for line in render_invariant(p.formula)]
+        out.append("")
+        si = self.slot_inv
+        state = "safe: it alone proves the contract" if si.safe else "not safe"
+        out.append(f"Per-slot invariant (every slot shows one of {len(si.views)} views; {state}): {si.seconds:.2f}s")
+        out += [f"  {line}" for line in _render_views(si.views)]
+        out.append("")
+        out.append(f"Result: {'proved' if self.proved else 'NOT proved'} for {n} slots")
+        return "\n".join(out)
+
+
+def _render_views(views: Iterable[SlotView]) -> list[str]:
+    """Views grouped by the shared contexts ``phase[+queued][+exchange]`` a slot's ``status@where`` shows in."""
+    groups: dict[str, list[str]] = {}
+    for phase, queued, exchange, status, where in sorted(views, key=_all_views().index):
+        ctx = phase.value + ("+queued" if queued else "") + ("+exchange" if exchange else "")
+        groups.setdefault(f"{status.value}@{where.value}", []).append(ctx)
+    by_contexts: dict[tuple[str, ...], list[str]] = {}
+    for slot, contexts in groups.items():
+        by_contexts.setdefault(tuple(contexts), []).append(slot)
+    return [f"{', '.join(slots)}\n    in {' '.join(contexts)}" for contexts, slots in by_contexts.items()]
+
+
+def prove_report(slots: int = 4, depth: int = 30, tables: Tables = TABLES) -> ProofReport:
+    """Run the bounded check, the Horn proof (and re-check its invariant) and the per-slot invariant."""
+    bounded = bmc(depth, slots, tables)
+    proof = prove(slots, tables)
+    start = time.perf_counter()
+    rechecked = None if proof.formula is None else check_invariant(proof.formula, slots, tables)
+    recheck_seconds = time.perf_counter() - start
+    return ProofReport(slots, depth, tables, bounded, proof, rechecked, recheck_seconds, slot_invariant(slots, tables))
+
+
 def main(argv: Sequence[str] = ()) -> int:
-    """``python -m ctxspec.z3model [DEPTH] [SLOTS]``: run BMC and the proof, print both."""
-    depth = int(argv[0]) if argv else 12
-    n = int(argv[1]) if len(argv) > 1 else 2
-    print(bmc(depth, n))
-    print(prove(n))
-    return 0
+    """``python -m ctxspec.z3model [DEPTH] [SLOTS]``: run BMC and the proof, print the report."""
+    depth = int(argv[0]) if argv else 30
+    n = int(argv[1]) if len(argv) > 1 else 4
+    report = prove_report(n, depth)
+    print(report.render())
+    return 0 if report.proved else 1
 
 
 if __name__ == "__main__":  # pragma: no cover
