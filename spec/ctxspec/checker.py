@@ -32,12 +32,12 @@ from .errors import ContractViolation, InvalidLog, RefinementError
 from .events import Event, event_to_dict
 from .messages import Message, messages_from_openai
 from .shrink import minimize
-from .strategies import LogBuilder
+from .strategies import LogBuilder, swarms
 
 #: Hypothesis profiles.  ``ci`` is loaded when ``CI=true`` (Hypothesis's own
 #: convention); ``dev`` is the local default; ``fuzz`` is the long run.
 PROFILES: dict[str, dict[str, Any]] = {
-    "ci": dict(max_examples=300, stateful_step_count=40, derandomize=True, database=None, deadline=None, print_blob=True),
+    "ci": dict(max_examples=1000, stateful_step_count=40, derandomize=True, database=None, deadline=None, print_blob=True),
     "dev": dict(max_examples=200, stateful_step_count=40, deadline=None),
     "fuzz": dict(max_examples=10_000, stateful_step_count=60, deadline=None),
 }
@@ -91,8 +91,9 @@ def contract_machine(
                 self.failed = True
                 raise ContractViolation(found, self.builder.log)
 
-        @initialize(event=st.runner().flatmap(lambda self: self.builder.first_event()))
-        def meta(self, event: Event) -> None:
+        @initialize(event=st.runner().flatmap(lambda self: self.builder.first_event()), disabled=swarms())
+        def meta(self, event: Event, disabled: frozenset[str]) -> None:
+            self.builder.disabled = disabled
             self._take(event)
 
         @rule(event=st.runner().flatmap(lambda self: self.builder.next_event()))

@@ -409,9 +409,10 @@ class Incremental(Protocol):
 class SessionChecker:
     """Checks a projector at every projection point while events are fed.
 
-    ``feed`` returns the violations found at that event (empty unless it is a
-    ``step.begin``); ``finish`` checks the end of the log (the request a
-    step.begin would build now) and the replay rule C11.
+    ``feed`` returns the violations found at that event: at a ``step.begin``,
+    and just before a compaction, undo or clear (which could remove the
+    evidence), the request is checked; ``finish`` checks the end of the log
+    (the request a step.begin would build now) and the replay rule C11.
     """
 
     def __init__(self, projector: Projector, *, incremental: Callable[[], Incremental] | None = None, flags: bool = True) -> None:
@@ -424,6 +425,12 @@ class SessionChecker:
         self.rewrite_since = False
 
     def feed(self, event: Event) -> list[Violation]:
+        if event.type in ("compaction", "undo", "clear") and self.log and self.log[-1].type != "step.begin":
+            # A rewrite may remove the evidence of a broken request before the
+            # next step.begin: check the request that would be built now first.
+            found, _ = self._check_point()
+            if found:
+                return found
         self.log.append(event)
         self.ledger.feed(event)
         if self.inc is not None:

@@ -62,13 +62,35 @@ WEIGHTS: Final[dict[str, int]] = {
     "notification": 1,
     "turn.cancel": 1,
     "step.error": 1,
-    "resume": 1,
+    "resume": 2,
     "compaction": 1,
     "undo": 1,
     "clear": 1,
 }
 
 TOOL_NAMES: Final = ("TodoList", "Shell", "ReadFile", "Grep")
+
+#: Kinds a log can do without.  Switching a random few off for a whole log
+#: ("swarm testing") lets the others pile up: many results and resumes with
+#: no step.begin between them, say, which uniform draws rarely give.
+OPTIONAL_KINDS: Final = (
+    "turn.steer",
+    "notification",
+    "turn.cancel",
+    "step.error",
+    "step.begin",
+    "step.end",
+    "turn.end",
+    "resume",
+    "compaction",
+    "undo",
+    "clear",
+)
+
+
+def swarms() -> st.SearchStrategy[frozenset[str]]:
+    """Which optional kinds a log leaves out; usually none (shrinks to none)."""
+    return st.one_of(st.just(frozenset[str]()), st.frozensets(st.sampled_from(OPTIONAL_KINDS), max_size=6))
 
 
 def texts() -> st.SearchStrategy[str]:
@@ -90,6 +112,8 @@ class LogBuilder:
     ledger: Ledger = field(default_factory=Ledger)
     counter: int = 0
     max_calls: int = 3
+    #: Swarm testing: kinds switched off for this whole log (see :func:`swarms`).
+    disabled: frozenset[str] = frozenset()
 
     def append(self, event: Event) -> None:
         self.state.feed(event)
@@ -105,8 +129,12 @@ class LogBuilder:
 
     def next_event(self) -> st.SearchStrategy[Event]:
         """A strategy for an event the table allows now (drawn from current state)."""
-        allowed = set(allowed_events(self.phase))
-        kinds = [k for k, w in WEIGHTS.items() if k in allowed for _ in range(w)]
+        allowed = set(allowed_events(self.phase)) - self.disabled
+        weights = dict(WEIGHTS)
+        if self.ledger.open_calls():  # tools are running: results and crashes are what happens next
+            weights["tool.result"] *= 2
+            weights["resume"] *= 2
+        kinds = [k for k, w in weights.items() if k in allowed for _ in range(w)]
         return st.sampled_from(kinds).flatmap(self.event_of)
 
     def event_of(self, kind: str) -> st.SearchStrategy[Event]:
@@ -143,8 +171,8 @@ class LogBuilder:
         open_ids = [c.id for c in self.ledger.open_calls()]
         known = sorted({c.id for c in self.ledger.all_calls})
         choices: list[st.SearchStrategy[str]] = []
-        if open_ids:
-            choices.append(st.sampled_from(open_ids))
+        if open_ids:  # answering a running call is the common case: three times as likely
+            choices.extend([st.sampled_from(open_ids)] * 3)
         if known:
             choices.append(st.sampled_from(known))
         choices.append(st.just(f"ghost_{n}"))
@@ -175,7 +203,8 @@ class LogBuilder:
         return st.builds(
             Assistant,
             text=st.one_of(st.just(""), labelled(f"<reply {n}>")),
-            calls=st.integers(0, self.max_calls).flatmap(calls),
+            # parallel calls are where the bugs are: k calls with weight k (0 calls: weight 1)
+            calls=st.sampled_from([0] + [k for k in range(1, self.max_calls + 1) for _ in range(k)]).flatmap(calls),
             complete=st.sampled_from([True, True, True, False]),
         )
 
@@ -183,7 +212,7 @@ class LogBuilder:
 @st.composite
 def session_logs(draw: st.DrawFn, max_events: int = 40, max_calls: int = 3) -> tuple[Event, ...]:
     """A log the session state machine accepts, with every fault in the model."""
-    builder = LogBuilder(max_calls=max_calls)
+    builder = LogBuilder(max_calls=max_calls, disabled=draw(swarms()))
     builder.append(draw(builder.first_event()))
     for _ in range(draw(st.integers(0, max_events))):
         builder.append(draw(builder.next_event()))
