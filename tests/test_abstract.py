@@ -25,8 +25,8 @@ from ctxspec.abstract import (
     with_call,
 )
 from ctxspec.events import Assistant, Compaction, Undo
-from ctxspec.explore import canonical_trace, census, concretize, sessions
-from ctxspec.ledger import Call, Ledger
+from ctxspec.explore import canonical_trace, census, concretize, ledger_where, sessions
+from ctxspec.ledger import Ledger
 from ctxspec.state import (
     CALL_TABLE,
     PHASE_TABLE,
@@ -158,16 +158,6 @@ def _exact(trace: tuple[AEvent, ...], states: list[AState]) -> bool:
     return True
 
 
-def _ledger_where(ledger: Ledger, call: Call) -> Where:
-    if ledger.pending is not None and any(c is call for c in ledger.pending.calls):
-        return Where.EXCHANGE
-    if any(c is call for item in ledger.items for c in item.calls):
-        return Where.CONTEXT
-    if call.status is CallStatus.DROPPED:
-        return Where.NOWHERE
-    return Where.OUT
-
-
 def test_the_abstraction_follows_the_ledger_where_it_is_exact() -> None:
     checked = 0
     for s in sessions(4, 3):
@@ -191,7 +181,7 @@ def test_the_abstraction_follows_the_ledger_where_it_is_exact() -> None:
                     assert slot.status is CallStatus.FREE
                     continue
                 call = ledger.calls_by_id[call_id][-1]
-                assert (call.status, _ledger_where(ledger, call)) == (slot.status, slot.where), s.trace
+                assert (call.status, ledger_where(ledger, call)) == (slot.status, slot.where), s.trace
     assert checked > 2_000
 
 

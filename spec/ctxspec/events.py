@@ -27,7 +27,7 @@ import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, Union, get_type_hints
+from typing import Any, ClassVar, Final, Union, get_args, get_type_hints
 
 from .errors import InvalidEvent, InvalidLog
 
@@ -220,23 +220,7 @@ Event = Union[
 ]
 
 #: Every event class, in the order the docs list them.
-EVENT_CLASSES: Final[tuple[type[Event], ...]] = (
-    SessionMeta,
-    TurnPrompt,
-    TurnSteer,
-    Notification,
-    TurnCancel,
-    TurnEnd,
-    StepBegin,
-    Assistant,
-    StepError,
-    StepEnd,
-    ToolResult,
-    Resume,
-    Compaction,
-    Undo,
-    Clear,
-)
+EVENT_CLASSES: Final[tuple[type[Event], ...]] = get_args(Event)
 EVENT_TYPES: Final[dict[str, type[Event]]] = {cls.type: cls for cls in EVENT_CLASSES}
 
 # ---------------------------------------------------------------------------

@@ -263,7 +263,8 @@ CANONICAL: Final = Variants(reuse_ids=False, cuts=False, undo_counts=False, fait
 ALL_VARIANTS: Final = Variants()
 
 
-def _ledger_where(ledger: Ledger, call: Call) -> Where:
+def ledger_where(ledger: Ledger, call: Call) -> Where:
+    """Where the ledger holds ``call``, in the abstraction's terms."""
     if ledger.pending is not None and any(c is call for c in ledger.pending.calls):
         return Where.EXCHANGE
     if any(c is call for item in ledger.items for c in item.calls):
@@ -283,7 +284,7 @@ def follows(ledger: Ledger, state: AState, slot_calls: Sequence[int | None]) -> 
                 return False
             continue
         call = ledger.all_calls[index]
-        if call.status is not slot.status or _ledger_where(ledger, call) is not slot.where:
+        if call.status is not slot.status or ledger_where(ledger, call) is not slot.where:
             return False
     return True
 
