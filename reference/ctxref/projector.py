@@ -49,6 +49,7 @@ from ctxspec.ledger import Fate
 from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, messages_to_openai
 from ctxspec.state import (
     CLOSING_INPUTS,
+    USER_INPUT_KINDS,
     CallInput,
     CallStatus,
     Effect,
@@ -156,7 +157,8 @@ class Projector:
             self._system = SystemMessage(text=event.system) if event.system else None
             if event.system:
                 self._fate(line, Fate.IN_CONTEXT)
-        elif isinstance(event, (TurnPrompt, TurnSteer, Notification)):
+        elif event.type in USER_INPUT_KINDS:
+            assert isinstance(event, (TurnPrompt, TurnSteer, Notification))
             self._fate(line, Fate.IN_CONTEXT)
             self._place(_Entry(UserMessage(text=event.text), line, line, prompt=isinstance(event, TurnPrompt)))
         elif isinstance(event, Assistant):

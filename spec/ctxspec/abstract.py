@@ -63,7 +63,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Final, Generic, Protocol, TypeVar, cast
 
-from .events import Assistant, Clear, Compaction, Notification, ToolResult, TurnPrompt, TurnSteer, Undo
+from .events import Assistant, Clear, Compaction, ToolResult, Undo
 from .state import (
     CALL_TABLE,
     CLOSING_INPUTS,
@@ -77,6 +77,7 @@ from .state import (
     PhaseTarget,
     Refusal,
     Step,
+    USER_INPUT_KINDS,
     declare_inputs,
 )
 
@@ -104,8 +105,6 @@ class Fault(enum.Enum):
     REFUSED = "refused"
 
 
-#: Event kinds whose event is user input for the ledger (``Ledger._arrive``).
-USER_INPUT_KINDS: Final[frozenset[str]] = frozenset({TurnPrompt.type, TurnSteer.type, Notification.type})
 
 PHASES: Final = tuple(Phase)
 STATUSES: Final = tuple(CallStatus)

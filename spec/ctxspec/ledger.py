@@ -45,6 +45,7 @@ from .events import (
 )
 from .state import (
     CLOSING_INPUTS,
+    USER_INPUT_KINDS,
     CallInput,
     CallStatus,
     Effect,
@@ -154,7 +155,8 @@ class Ledger:
             self.system = event.system
             if event.system:
                 self.fates[line] = Fate.IN_CONTEXT
-        elif isinstance(event, (TurnPrompt, TurnSteer, Notification)):
+        elif event.type in USER_INPUT_KINDS:
+            assert isinstance(event, (TurnPrompt, TurnSteer, Notification))
             kind = {TurnPrompt: Kind.PROMPT, TurnSteer: Kind.STEER, Notification: Kind.NOTIFICATION}[type(event)]
             self._arrive(Item(kind, line, text=event.text), line)
         elif isinstance(event, Assistant):

@@ -289,6 +289,9 @@ CALL_TABLE: Final[Mapping[CallStatus, Mapping[CallInput, CallTarget]]] = {
     },
 }
 
+#: Events whose text is user-role input: it waits behind an open exchange.
+USER_INPUT_KINDS: Final[frozenset[str]] = frozenset({"turn.prompt", "turn.steer", "notification"})
+
 #: Which call input each event applies to the calls still open.
 CLOSING_INPUTS: Final[Mapping[str, CallInput]] = {
     "turn.cancel": CallInput.CANCEL,

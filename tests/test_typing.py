@@ -1,0 +1,60 @@
+"""The public API is completely typed: no ``Any`` leaks out of it.
+
+mypy --strict checks the packages themselves (the test command runs it).
+This test checks what a user of the library sees: the revealed types of the
+public entry points must name our classes and contain no ``Any``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+USAGE = """
+from ctxspec.events import parse_log, load_log, event_from_dict
+from ctxspec.messages import messages_from_openai, to_openai
+from ctxspec.contract import check_session, check_projection, check_messages
+from ctxspec.ledger import ledger_of
+from ctxspec.strategies import session_logs
+from ctxspec.checker import contract_machine, find_counterexample, json_projector
+from ctxspec.z3model import prove_report
+from ctxspec.exhaustive import explore_contract, shortest_counterexample
+from ctxref.projector import Projector, project, project_with_repairs, project_json
+from ctxref.mutants import MUTANTS
+
+log = parse_log("")
+reveal_type(log)
+reveal_type(load_log("x"))
+reveal_type(event_from_dict({}))
+reveal_type(messages_from_openai([]))
+reveal_type(project(log))
+reveal_type(project_with_repairs(log))
+reveal_type(project_json([]))
+reveal_type(Projector().messages())
+reveal_type(Projector().fates())
+reveal_type(check_session(log, project))
+reveal_type(check_projection(log, project(log)))
+reveal_type(ledger_of(log).context())
+reveal_type(session_logs())
+reveal_type(find_counterexample(project))
+reveal_type(prove_report(2, 4).proved)
+reveal_type(explore_contract(1, project))
+reveal_type(MUTANTS["half_call_sent"].project(log))
+"""
+
+
+def test_public_api_reveals_no_any(tmp_path: Path) -> None:
+    usage = tmp_path / "usage.py"
+    usage.write_text(USAGE, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent", str(usage)],
+        capture_output=True,
+        text=True,
+    )
+    revealed = re.findall(r'note: Revealed type is "(.*)"', proc.stdout)
+    assert len(revealed) == USAGE.count("reveal_type("), proc.stdout + proc.stderr
+    for line in revealed:
+        assert "Any" not in line, line
+    assert proc.returncode == 0 and "Success: no issues found" in proc.stdout, proc.stdout
