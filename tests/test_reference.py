@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from hypothesis import given
 
-from ctxref.projector import Projector, project, project_with_repairs
+from ctxref.mutants import MUTANTS
+from ctxref.projector import Projector, fed, project, project_with_repairs
 from ctxspec.checker import contract_machine, run_machine
 from ctxspec.contract import check_session
-from ctxspec.events import Event
+from ctxspec.events import Event, load_log
 from ctxspec.ledger import ledger_of
 from ctxspec.strategies import session_logs
 
@@ -24,6 +28,13 @@ def test_reference_satisfies_the_contract_on_generated_logs(log: tuple[Event, ..
 def test_reference_reports_the_same_fates_as_the_model(log: tuple[Event, ...]) -> None:
     _, _, fates = project_with_repairs(log)
     assert fates == ledger_of(log).fates
+
+
+@pytest.mark.parametrize("name", ["late_result_after_compaction_dropped", "late_result_moved_up", "half_call_sent"])
+def test_a_projector_that_loses_track_of_a_line_reports_another_fate(name: str) -> None:
+    """The fate comparison above can fail: these mutants misreport on their regression logs."""
+    log = load_log(str(Path(__file__).parent / "regressions" / f"{name}.jsonl"))
+    assert fed(log, MUTANTS[name].cls).fates() != ledger_of(log).fates
 
 
 @given(session_logs(max_events=60))

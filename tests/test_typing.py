@@ -45,16 +45,24 @@ reveal_type(MUTANTS["half_call_sent"].project(log))
 """
 
 
-def test_public_api_reveals_no_any(tmp_path: Path) -> None:
-    usage = tmp_path / "usage.py"
-    usage.write_text(USAGE, encoding="utf-8")
+def revealed(tmp_path: Path, usage: str) -> list[str]:
+    path = tmp_path / "usage.py"
+    path.write_text(usage, encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent", str(usage)],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--follow-imports=silent", str(path)],
         capture_output=True,
         text=True,
     )
-    revealed = re.findall(r'note: Revealed type is "(.*)"', proc.stdout)
-    assert len(revealed) == USAGE.count("reveal_type("), proc.stdout + proc.stderr
-    for line in revealed:
+    assert proc.returncode == 0 and "Success: no issues found" in proc.stdout, proc.stdout + proc.stderr
+    found = re.findall(r'note: Revealed type is "(.*)"', proc.stdout)
+    assert len(found) == usage.count("reveal_type("), proc.stdout
+    return found
+
+
+def test_public_api_reveals_no_any(tmp_path: Path) -> None:
+    for line in revealed(tmp_path, USAGE):
         assert "Any" not in line, line
-    assert proc.returncode == 0 and "Success: no issues found" in proc.stdout, proc.stdout
+
+
+def test_an_untyped_entry_point_would_be_caught(tmp_path: Path) -> None:
+    assert any("Any" in line for line in revealed(tmp_path, USAGE + "import json\nreveal_type(json.loads('1'))\n"))

@@ -13,7 +13,7 @@ expected to catch it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -21,7 +21,7 @@ from ctxspec.events import Compaction, Event, StepEnd, ToolResult
 from ctxspec.messages import Message, ToolMessage
 from ctxspec.state import CallInput, CallStatus, Reason
 
-from .projector import Projector, _Call, _Entry, _Exchange
+from .projector import Projector, _Call, _Entry, _Exchange, fed
 
 
 class DropLastStepResult(Projector):
@@ -190,14 +190,7 @@ class Mutant:
     rules: frozenset[str]  # the rules expected to catch it
 
     def project(self, log: Iterable[Event]) -> list[Message]:
-        p = self.cls()
-        for event in log:
-            p.feed(event)
-        return p.messages()
-
-    def projector(self) -> Callable[[Iterable[Event]], list[Message]]:
-        fn = self.project
-        return fn
+        return fed(log, self.cls).messages()
 
 
 def _m(name: str, cls: type[Projector], rules: str) -> Mutant:

@@ -420,12 +420,17 @@ class Projector:
         self._out, self._start, self._prompts, self._summary = [], 0, [], None
 
 
-def project(log: Iterable[Event]) -> list[Message]:
-    """Batch projection: the request a ``step.begin`` after ``log`` sends."""
-    p = Projector()
+def fed(log: Iterable[Event], cls: type[Projector] = Projector) -> Projector:
+    """A fresh ``cls`` projector after feeding it every event of ``log``."""
+    p = cls()
     for event in log:
         p.feed(event)
-    return p.messages()
+    return p
+
+
+def project(log: Iterable[Event]) -> list[Message]:
+    """Batch projection: the request a ``step.begin`` after ``log`` sends."""
+    return fed(log).messages()
 
 
 def project_json(events: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -434,7 +439,5 @@ def project_json(events: list[dict[str, object]]) -> list[dict[str, object]]:
 
 
 def project_with_repairs(log: Sequence[Event]) -> tuple[list[Message], list[Repair], dict[int, Fate]]:
-    p = Projector()
-    for event in log:
-        p.feed(event)
+    p = fed(log)
     return p.messages(), p.repairs, p.fates()

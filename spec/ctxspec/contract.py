@@ -23,7 +23,7 @@ from typing import Final, Protocol
 from .events import Event, delete_lines
 from .ledger import Call, Item, Kind, Ledger, ledger_of
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
-from .state import CallStatus, Reason
+from .state import REWRITE_KINDS, CallStatus, Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,7 +425,7 @@ class SessionChecker:
         self.rewrite_since = False
 
     def feed(self, event: Event) -> list[Violation]:
-        if event.type in ("compaction", "undo", "clear") and self.log and self.log[-1].type != "step.begin":
+        if event.type in REWRITE_KINDS and self.log and self.log[-1].type != "step.begin":
             # A rewrite may remove the evidence of a broken request before the
             # next step.begin: check the request that would be built now first.
             found, _ = self._check_point()
@@ -435,7 +435,7 @@ class SessionChecker:
         self.ledger.feed(event)
         if self.inc is not None:
             self.inc.feed(event)
-        if event.type in ("compaction", "undo", "clear"):
+        if event.type in REWRITE_KINDS:
             self.rewrite_since = True
         if event.type != "step.begin":
             return []

@@ -27,7 +27,7 @@ on; everything after the summary when fewer remain); ``clear`` removes all.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .events import (
@@ -37,7 +37,6 @@ from .events import (
     Event,
     Notification,
     SessionMeta,
-    StepBegin,
     ToolResult,
     TurnPrompt,
     TurnSteer,
@@ -142,8 +141,6 @@ class Ledger:
     cut: int = 0
     #: resume lines at which nothing was in flight (rule C11)
     idle_resumes: list[int] = field(default_factory=list)
-    #: lines of compaction, undo and clear events (rule C9)
-    rewrites: list[int] = field(default_factory=list)
 
     # -- feeding -----------------------------------------------------------
 
@@ -165,13 +162,10 @@ class Ledger:
         elif isinstance(event, ToolResult):
             self._result(event, line)
         elif isinstance(event, Compaction):
-            self.rewrites.append(line)
             self._compact(event, line)
         elif isinstance(event, Undo):
-            self.rewrites.append(line)
             self._undo(event.count, line)
         elif isinstance(event, Clear):
-            self.rewrites.append(line)
             self._drop(self._take_all(), Fate.CLEARED, line)
             if self.summary_line is not None:
                 self.fates[self.summary_line] = Fate.CLEARED
@@ -308,9 +302,6 @@ class Ledger:
     def open_calls(self) -> list[Call]:
         return [c for c in self.pending.calls if c.status is CallStatus.OPEN] if self.pending else []
 
-    def in_flight(self) -> bool:
-        return self.pending is not None
-
 
 def ledger_of(events: Iterable[Event]) -> Ledger:
     """The ledger after feeding every event."""
@@ -318,10 +309,3 @@ def ledger_of(events: Iterable[Event]) -> Ledger:
     for event in events:
         ledger.feed(event)
     return ledger
-
-
-def projection_points(events: Sequence[Event]) -> Iterator[int]:
-    """Lengths of the prefixes that end at a ``step.begin``."""
-    for i, event in enumerate(events):
-        if isinstance(event, StepBegin):
-            yield i + 1

@@ -292,6 +292,9 @@ CALL_TABLE: Final[Mapping[CallStatus, Mapping[CallInput, CallTarget]]] = {
 #: Events whose text is user-role input: it waits behind an open exchange.
 USER_INPUT_KINDS: Final[frozenset[str]] = frozenset({"turn.prompt", "turn.steer", "notification"})
 
+#: Events that rewrite the context instead of extending it (rule C9 does not span them).
+REWRITE_KINDS: Final[frozenset[str]] = frozenset({"compaction", "undo", "clear"})
+
 #: Which call input each event applies to the calls still open.
 CLOSING_INPUTS: Final[Mapping[str, CallInput]] = {
     "turn.cancel": CallInput.CANCEL,
