@@ -82,9 +82,21 @@ class RepairKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Repair:
+    """One place where the reference projector had to repair the log.
+
+    ``line`` is where (the closing event for a synthetic result); ``call`` is
+    the call's id as sent, ``to`` the new id of a renamed call, ``refs``
+    related lines: the call's declaration (synthetic result), the line that
+    closed it (late result), the line that closed the exchange (held input),
+    the result lines in call order (reordered results).
+    """
+
     kind: RepairKind
     line: int
     detail: str
+    call: str = ""
+    to: str = ""
+    refs: tuple[int, ...] = ()
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.kind.value}: {self.detail}"
@@ -102,6 +114,7 @@ class _Call:
     is_error: bool = False
     result_line: int | None = None
     reason: Reason | None = None
+    closed_at: int = 0
 
 
 @dataclass(eq=False, slots=True)
@@ -235,14 +248,14 @@ class Projector:
         for tc, call_input in zip(event.calls, self._declare_inputs(len(event.calls), event.complete)):
             step = call_step(CallStatus.FREE, call_input)
             if step.to is CallStatus.DROPPED:
-                self.repairs.append(Repair(RepairKind.HALF_CALL_DROPPED, line, f"{tc.id} ({tc.name}) args {tc.args[:40]!r}"))
+                self.repairs.append(Repair(RepairKind.HALF_CALL_DROPPED, line, f"{tc.id} ({tc.name}) args {tc.args[:40]!r}", call=tc.id))
                 self._declared(_Call(line, tc.id, tc.id, tc.name, "", CallStatus.DROPPED))
                 continue
             sent_id = self._rename(tc.id, line)
             if sent_id != tc.id:
-                self.repairs.append(Repair(RepairKind.ID_RENAMED, line, f"{tc.id} -> {sent_id}"))
+                self.repairs.append(Repair(RepairKind.ID_RENAMED, line, f"{tc.id} -> {sent_id}", call=tc.id, to=sent_id))
             self._used.add(sent_id)
-            call = _Call(line, tc.id, sent_id, tc.name, tc.args, step.to, reason=step.reason)
+            call = _Call(line, tc.id, sent_id, tc.name, tc.args, step.to, reason=step.reason, closed_at=line if step.to is CallStatus.CLOSED else 0)
             self._declared(call)
             sent.append(call)
         if not sent and not event.text:
@@ -273,7 +286,7 @@ class Projector:
     def _result(self, event: ToolResult, line: int) -> None:
         call = self._route(event.call_id)
         if call is None:
-            self._drop_result(line, RepairKind.ORPHAN_DROPPED, f"no call has id {event.call_id!r}")
+            self._drop_result(line, RepairKind.ORPHAN_DROPPED, f"no call has id {event.call_id!r}", event.call_id)
             return
         step = call_step(call.status, CallInput.RESULT)
         if call.status is CallStatus.OPEN:
@@ -286,16 +299,18 @@ class Projector:
                 self._flush(self._pending, line)
         elif step.effect is Effect.NOTE:
             self._fate(line, Fate.NOTE)
-            self.repairs.append(Repair(RepairKind.LATE_NOTE, line, f"result for {call.sent} arrived after the call was {call.status.value}"))
+            self.repairs.append(
+                Repair(RepairKind.LATE_NOTE, line, f"result for {call.sent} arrived after the call was {call.status.value}", call=call.sent, refs=(call.closed_at,))
+            )
             self._place(_Entry(self._late_note(call, event), line, line))
         elif step.effect is Effect.DROP_UNDONE:
-            self._drop_result(line, RepairKind.UNDONE_RESULT_DROPPED, f"call {event.call_id!r} was undone or cleared")
+            self._drop_result(line, RepairKind.UNDONE_RESULT_DROPPED, f"call {event.call_id!r} was undone or cleared", event.call_id)
         else:
-            self._drop_result(line, RepairKind.ORPHAN_DROPPED, f"call {event.call_id!r} was never sent")
+            self._drop_result(line, RepairKind.ORPHAN_DROPPED, f"call {event.call_id!r} was never sent", event.call_id)
 
-    def _drop_result(self, line: int, kind: RepairKind, detail: str) -> None:
+    def _drop_result(self, line: int, kind: RepairKind, detail: str, call_id: str) -> None:
         self._fate(line, Fate.DROPPED_UNDONE if kind is RepairKind.UNDONE_RESULT_DROPPED else Fate.DROPPED_ORPHAN)
-        self.repairs.append(Repair(kind, line, detail))
+        self.repairs.append(Repair(kind, line, detail, call=call_id))
 
     def _closure(self, ex: _Exchange, reason: Reason, line: int) -> list[_Entry]:
         """The messages of an exchange as if it closed now (no state changes)."""
@@ -318,20 +333,24 @@ class Projector:
         for c in ex.calls:
             step = call_step(c.status, call_input)
             if step.effect is Effect.SYNTHESIZE:
-                c.status, c.reason = step.to, step.reason
-                self.repairs.append(Repair(RepairKind.SYNTHETIC_RESULT, line, f"{c.sent} ({c.name}): {step.reason.value if step.reason else ''}"))
+                c.status, c.reason, c.closed_at = step.to, step.reason, line
+                self.repairs.append(
+                    Repair(RepairKind.SYNTHETIC_RESULT, line, f"{c.sent} ({c.name}): {step.reason.value if step.reason else ''}", call=c.sent, refs=(c.line,))
+                )
         if commit:
             self._flush(ex, line)
 
     def _flush(self, ex: _Exchange, line: int) -> None:
         arrived = [c.result_line for c in ex.calls if c.result_line is not None]
         if arrived != sorted(arrived):
-            self.repairs.append(Repair(RepairKind.RESULTS_REORDERED, ex.line, f"results arrived at lines {arrived}"))
+            self.repairs.append(Repair(RepairKind.RESULTS_REORDERED, ex.line, f"results arrived at lines {arrived}", refs=tuple(arrived)))
         for entry in ex.queued:
-            self.repairs.append(Repair(RepairKind.INPUT_HELD, entry.line, f"placed after the tool block of the exchange at line {ex.line}"))
+            self.repairs.append(Repair(RepairKind.INPUT_HELD, entry.line, f"placed after the tool block of the exchange at line {ex.line}", refs=(line, ex.line)))
         for c in ex.calls:
             if c.status is CallStatus.CLOSED and c.line == line:  # closed at declaration: a cut stream
-                self.repairs.append(Repair(RepairKind.SYNTHETIC_RESULT, line, f"{c.sent} ({c.name}): {Reason.STREAM_CUT.value}"))
+                self.repairs.append(
+                    Repair(RepairKind.SYNTHETIC_RESULT, line, f"{c.sent} ({c.name}): {Reason.STREAM_CUT.value}", call=c.sent, refs=(c.line,))
+                )
         for entry in self._closure(ex, Reason.NEVER_ANSWERED, line):
             entry.emitted = line
             self._commit(entry)
@@ -355,10 +374,10 @@ class Projector:
         j = i
         while j < len(self._out) and self._out[j].emitted == self._out[i].emitted:
             if self._out[j].calls and self._out[j].line <= self._cut:
-                self.repairs.append(Repair(RepairKind.EXCHANGE_KEPT_WHOLE, line, f"exchange at line {self._out[j].line} closed after line {self._cut}; kept whole"))
+                self.repairs.append(Repair(RepairKind.EXCHANGE_KEPT_WHOLE, line, f"exchange at line {self._out[j].line} closed after line {self._cut}; kept whole", refs=(self._out[j].line,)))
             j += 1
         if self._pending is not None and self._pending.line <= self._cut:
-            self.repairs.append(Repair(RepairKind.EXCHANGE_KEPT_WHOLE, line, f"exchange at line {self._pending.line} is still open; kept whole"))
+            self.repairs.append(Repair(RepairKind.EXCHANGE_KEPT_WHOLE, line, f"exchange at line {self._pending.line} is still open; kept whole", refs=(self._pending.line,)))
         self._start = i
         while self._prompts and self._prompts[0] < i:
             self._prompts.pop(0)

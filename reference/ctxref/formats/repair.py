@@ -1,0 +1,508 @@
+"""Repair a runtime's session file in its own format.
+
+The reference projector already knows every place where a naive projection
+of a log would not be sendable (its :class:`~ctxref.projector.Repair` list).
+This module turns each of them into an edit of the *file*, so that the
+runtime's own loader, reading the repaired file, sends a valid request:
+
+* a call that was never answered gets a result record (an error, saying why)
+  where the runtime expects one: before the event that closed it;
+* a result that arrived after its call was closed is moved up to that place;
+* an orphan result, a duplicate result, a result of an undone call: dropped;
+* results are put in call order; user input that landed inside an exchange is
+  moved after its results; a reused call id is renamed;
+* an empty reply is dropped; a cut stream's half call is dropped (extension
+  records only: no runtime writes half calls natively).
+
+A file is repaired *as it will be resumed*: calls still open at the end of the
+file are closed as if the runtime restarted there (``resume``).
+
+Every line of the input is kept byte for byte unless a change names it, every
+change names the input line, and a repaired file has nothing left to repair,
+so repairing it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ctxspec.errors import InvalidLog
+from ctxspec.events import (
+    Assistant,
+    Compaction,
+    Event,
+    Notification,
+    Resume,
+    StepBegin,
+    StepEnd,
+    StepError,
+    ToolResult,
+    TurnSteer,
+    event_to_dict,
+)
+from ctxspec.state import Reason
+
+from ..projector import SYNTHETIC, Projector, Repair, RepairKind, _Call
+from . import EVENT_FORMATS, Imported, load_text
+from .base import EventFormat, Record, count_ids, dumps, rename_ids
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One edit, named by the input line it concerns (0: the end of the file)."""
+
+    line: int
+    action: str  # inserted, moved, dropped, renamed, rewrote
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "end of file"
+        return f"{where}: {self.action}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class Repaired:
+    format: str
+    text: str
+    changes: tuple[Change, ...]
+    #: Hazards the repaired file still has (empty when the repair is complete).
+    remaining: tuple[Repair, ...]
+
+
+class _Tracing(Projector):
+    """The reference projector, keeping every call and noting which results reach a renamed call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renamed_results: list[tuple[int, str, str]] = []
+        self.calls: dict[int, list[_Call]] = defaultdict(list)  # declaration line -> its calls
+
+    def _declared(self, call: _Call) -> None:
+        super()._declared(call)
+        self.calls[call.line].append(call)
+
+    def _route(self, call_id: str) -> _Call | None:
+        call = super()._route(call_id)
+        if call is not None and call.sent != call.orig:
+            self.renamed_results.append((self.line, call.orig, call.sent))
+        return call
+
+
+def hazards(log: Sequence[Event]) -> tuple[list[Repair], _Tracing]:
+    """Every repair the reference projector makes on ``log`` resumed at its end.
+
+    Lines past the log (``len(log) + 1``) mean: at the end of the file.
+    """
+    p = _Tracing()
+    for event in log:
+        p.feed(event)
+    p.feed(Resume())
+    return p.repairs, p
+
+
+# ---------------------------------------------------------------------------
+# The plan: edits at slots.  Slot k is "just before input line k"; slot n+1 is
+# the end of the file.  Items at one slot go out results first, then input.
+# ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Plan:
+    n_lines: int
+    inserts: dict[int, list[tuple[int, int, str]]] = field(default_factory=lambda: defaultdict(list))  # slot -> (prio, seq, text)
+    moves: dict[int, list[tuple[int, int, int]]] = field(default_factory=lambda: defaultdict(list))  # slot -> (prio, seq, line)
+    moved: set[int] = field(default_factory=set)
+    dropped: set[int] = field(default_factory=set)
+    renames: dict[int, list[tuple[str, str, int | None]]] = field(default_factory=lambda: defaultdict(list))
+    rewrites: dict[int, tuple[Event, Event]] = field(default_factory=dict)  # extension records: old, new event
+    changes: list[Change] = field(default_factory=list)
+    left: list[Repair] = field(default_factory=list)
+    seq: int = 0
+
+    def insert(self, slot: int, text: str, prio: int = 0) -> None:
+        self.seq += 1
+        self.inserts[slot].append((prio, self.seq, text))
+
+    def move(self, line: int, slot: int, prio: int = 0) -> bool:
+        if line in self.moved or line in self.dropped or line == 0:
+            return False
+        self.seq += 1
+        self.moved.add(line)
+        self.moves[slot].append((prio, self.seq, line))
+        return True
+
+    def drop(self, line: int, why: str) -> None:
+        if line and line not in self.dropped:
+            self.dropped.add(line)
+            self.changes.append(Change(line, "dropped", why))
+
+
+class _Where:
+    """Canonical lines of an import mapped to slots of its input."""
+
+    def __init__(self, imp: Imported, n_lines: int) -> None:
+        self.imp = imp
+        self.n = n_lines
+
+    def lines(self, canonical: int) -> tuple[int, ...]:
+        if 1 <= canonical <= len(self.imp.sources):
+            return self.imp.sources[canonical - 1].lines
+        return ()
+
+    def before(self, canonical: int) -> int:
+        lines = self.lines(canonical)
+        if canonical > len(self.imp.sources):
+            return self.n + 1
+        return lines[0] if lines else 1
+
+    def after(self, canonical: int) -> int:
+        lines = self.lines(canonical)
+        return max(lines) + 1 if lines else 1
+
+    def only(self, canonical: int) -> int:
+        """The input line of a single-record event, or 0 when it shares or spans lines.
+
+        Events from one record are neighbours in the log, so only they are looked at.
+        """
+        lines = self.lines(canonical)
+        if len(lines) != 1:
+            return 0
+        sources = self.imp.sources
+        for step in (-1, 1):
+            i = canonical - 1 + step
+            if 0 <= i < len(sources) and lines[0] in sources[i].lines:
+                return 0
+        return lines[0]
+
+
+def _call_name(log: Sequence[Event], decl: int, sent: str, orig_of: dict[str, str]) -> str:
+    event = log[decl - 1] if 1 <= decl <= len(log) else None
+    if isinstance(event, Assistant):
+        for c in event.calls:
+            if c.id == sent or c.id == orig_of.get(sent):
+                return c.name
+    return "tool"
+
+
+def _plan(imp: Imported, fmt: EventFormat, physical: list[str], records: dict[int, Record]) -> _Plan:
+    n_lines = len(physical)
+    log = imp.log
+    repairs, tracer = hazards(log)
+    where = _Where(imp, n_lines)
+    plan = _Plan(n_lines)
+    orig_of = {r.to: r.call for r in repairs if r.kind is RepairKind.ID_RENAMED}
+
+    late: dict[tuple[str, int], Repair] = {}
+    for r in repairs:
+        if r.kind is RepairKind.LATE_NOTE and r.refs and r.refs[0]:
+            late.setdefault((r.call, r.refs[0]), r)
+    used_late: set[int] = set()
+
+    # Exchanges whose tool block is not whole and in order where it should be.
+    synthetic: dict[int, list[Repair]] = defaultdict(list)  # declaration line -> its synthetic results
+    held: dict[int, int] = {}  # declaration line -> the first user input that landed inside it
+    reordered: set[int] = set()
+    for r in repairs:
+        if r.kind is RepairKind.SYNTHETIC_RESULT:
+            synthetic[r.refs[0]].append(r)
+        elif r.kind is RepairKind.INPUT_HELD and not isinstance(_event(log, r.line), ToolResult):
+            held[r.refs[1]] = min(held.get(r.refs[1], r.line), r.line)
+        elif r.kind is RepairKind.RESULTS_REORDERED:
+            reordered.add(r.line)
+    for decl in sorted(synthetic.keys() | held.keys() | reordered):
+        closed = synthetic.get(decl, [])
+        if decl in held:  # the block goes before the input that interrupted it
+            slot = where.before(held[decl])
+        elif closed:  # before the event that closed the exchange, or after a cut reply
+            slot = where.after(decl) if closed[0].line == decl else where.before(closed[0].line)
+        else:
+            slot = max(where.after(c.result_line) for c in tracer.calls[decl] if c.result_line is not None)
+        _settle(plan, where, log, fmt, records, decl, slot, closed, tracer.calls[decl], late, used_late, orig_of)
+    for r in repairs:
+        if r.kind in (RepairKind.SYNTHETIC_RESULT, RepairKind.LATE_NOTE, RepairKind.INPUT_HELD, RepairKind.RESULTS_REORDERED):
+            continue  # above, and late results not claimed there below
+        elif r.kind in (RepairKind.ORPHAN_DROPPED, RepairKind.UNDONE_RESULT_DROPPED):
+            _drop_event(plan, where, r, f"{r.kind.value}: {r.detail}")
+        elif r.kind is RepairKind.ID_RENAMED:
+            _rename_call(plan, where, fmt, physical, r, tracer.calls[r.line])
+            plan.changes.append(Change(where.before(r.line), "renamed", f"reused call id {r.call} -> {r.to}"))
+        elif r.kind is RepairKind.EMPTY_REPLY_DROPPED:
+            _drop_step(plan, where, log, r)
+        elif r.kind is RepairKind.HALF_CALL_DROPPED:
+            old = _event(log, r.line)
+            src = where.only(r.line)
+            if isinstance(old, Assistant) and src and _rewritable(imp, r.line, fmt):
+                plan.rewrites[src] = (old, Assistant(text=old.text, calls=old.calls[:-1], complete=True))
+                plan.changes.append(Change(src, "rewrote", f"half-streamed call {r.call} removed from the cut reply"))
+            else:
+                plan.left.append(r)
+        elif r.kind is RepairKind.EXCHANGE_KEPT_WHOLE:
+            old = _event(log, r.line)
+            src = where.only(r.line)
+            if isinstance(old, Compaction) and src and _rewritable(imp, r.line, fmt) and r.refs[0] > 1:
+                plan.rewrites[src] = (old, Compaction(summary=old.summary, upto=r.refs[0] - 1))
+                plan.changes.append(Change(src, "rewrote", "compaction ends before the exchange it cut"))
+            else:
+                plan.left.append(r)
+    for r in repairs:
+        if r.kind is RepairKind.LATE_NOTE and r.line not in used_late:
+            _drop_event(plan, where, r, f"{r.kind.value}: {r.detail}")
+    for line, orig, sent in tracer.renamed_results:
+        for src in where.lines(line):
+            plan.renames[src].append((orig, sent, None))
+    return plan
+
+
+def _settle(
+    plan: _Plan,
+    where: _Where,
+    log: Sequence[Event],
+    fmt: EventFormat,
+    records: dict[int, Record],
+    decl: int,
+    slot: int,
+    closed: list[Repair],
+    calls: list[_Call],
+    late: dict[tuple[str, int], Repair],
+    used_late: set[int],
+    orig_of: dict[str, str],
+) -> None:
+    """Give every call of one exchange its result at ``slot``, in call order.
+
+    Results already in place (before the slot, in order) stay.  From the
+    first call that is not, every result goes to the slot: a real result is
+    moved there, a late one moved up, and a call with neither gets an error
+    result saying why it has none.
+    """
+    synthetic = {r.call: r for r in closed}
+    last_kept = 0
+    moving = False
+    for call in calls:
+        if call.status.value == "dropped":
+            continue
+        src = where.only(call.result_line) if call.result_line is not None else 0
+        if call.result_line is not None and not moving and src and last_kept < src < slot:
+            last_kept = src
+            continue
+        moving = True
+        if call.result_line is not None:
+            if src and plan.move(src, slot):
+                plan.changes.append(Change(src, "moved", f"result for {call.sent} put with its exchange's other results, in call order"))
+            continue
+        r = synthetic.get(call.sent)
+        if r is None:
+            continue
+        moved = late.get((r.call, r.line))
+        if moved is not None and (src := where.only(moved.line)) and plan.move(src, slot):
+            used_late.add(moved.line)
+            plan.changes.append(Change(src, "moved", f"late result for {r.call} moved up into its exchange"))
+            continue
+        reason = Reason(r.detail.rsplit(": ", 1)[1])
+        name = _call_name(log, decl, r.call, orig_of)
+        event = ToolResult(call_id=r.call, output=SYNTHETIC[reason], is_error=True)
+        lines = where.lines(decl)
+        plan.insert(slot, fmt.result_record(event, name, records.get(lines[-1]) if lines else None))
+        plan.changes.append(Change(slot if slot <= where.n else 0, "inserted before", f"error result for {r.call} ({name}): {reason.value}"))
+
+
+def _rename_call(plan: _Plan, where: _Where, fmt: EventFormat, physical: list[str], r: Repair, calls: list[_Call]) -> None:
+    """Rename one reused id in the record(s) of its reply: the k-th call with that id."""
+    k = [c.orig for c in calls[: next(i for i, c in enumerate(calls) if c.sent == r.to)]].count(r.call)
+    for line in where.lines(r.line):
+        here = count_ids(json.loads(physical[line - 1]), fmt.id_keys, r.call)
+        if k < here:
+            plan.renames[line].append((r.call, r.to, k))
+            return
+        k -= here
+
+
+def _rewritable(imp: Imported, canonical: int, fmt: EventFormat) -> bool:
+    """Whether the record holds the canonical event itself (ours, or an extension record)."""
+    return fmt.name == "ctxcontract" or not imp.sources[canonical - 1].native
+
+
+def _event(log: Sequence[Event], canonical: int) -> Event | None:
+    return log[canonical - 1] if 1 <= canonical <= len(log) else None
+
+
+def _at(where: _Where, canonical: int) -> str:
+    if canonical > len(where.imp.sources):
+        return "the end of the file"
+    return f"line {where.before(canonical)}"
+
+
+def _drop_event(plan: _Plan, where: _Where, r: Repair, why: str) -> None:
+    src = where.only(r.line)
+    if src:
+        plan.drop(src, why)
+    else:
+        plan.left.append(r)
+
+
+def _drop_step(plan: _Plan, where: _Where, log: Sequence[Event], r: Repair) -> None:
+    """Drop an empty reply with the step.begin before it and the step end after it."""
+    group = [r.line]
+    neutral = (ToolResult, TurnSteer, Notification, Compaction)  # they do not move the phase
+    before = r.line - 1
+    while isinstance(_event(log, before), neutral):
+        before -= 1
+    if isinstance(_event(log, before), StepBegin):
+        group.insert(0, before)
+    after = r.line + 1
+    while isinstance(_event(log, after), neutral):
+        after += 1
+    if isinstance(_event(log, after), (StepEnd, StepError)):
+        group.append(after)
+    lines = {line for c in group for line in where.lines(c)}
+    holders = {c for c, s in enumerate(where.imp.sources, start=1) if set(s.lines) & lines}
+    if not lines or not holders <= set(group):
+        plan.left.append(r)
+        return
+    for line in sorted(lines):
+        plan.drop(line, "empty reply dropped (nothing in it could be sent)")
+
+
+# ---------------------------------------------------------------------------
+# Applying the plan.
+# ---------------------------------------------------------------------------
+
+
+def _rewrite_ext(raw: str, old: Event, new: Event) -> str:
+    """Replace the canonical event inside an extension record."""
+    old_d, new_d = event_to_dict(old), event_to_dict(new)
+
+    def swap(obj: object) -> object:
+        if isinstance(obj, dict) and all(obj.get(k) == v for k, v in old_d.items()):
+            return new_d
+        if isinstance(obj, dict):
+            return {k: swap(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [swap(v) for v in obj]
+        return obj
+
+    return dumps(swap(json.loads(raw)))
+
+
+def _apply(plan: _Plan, physical: list[str], fmt: EventFormat) -> tuple[list[str], dict[int, int], dict[int, int]]:
+    """The output lines; for each input line k the output's length once k
+    (and the results placed right after it) was passed; where line k went."""
+    out: list[str] = []
+    passed: dict[int, int] = {}
+    placed: dict[int, int] = {}
+
+    def put(text: str) -> None:
+        if out and not out[-1].endswith("\n"):
+            out[-1] += "\n"
+        out.append(text)
+
+    for k in range(1, plan.n_lines + 2):
+        items: list[tuple[int, int, str]] = list(plan.inserts.get(k, ()))
+        items += [(prio, seq, _line_text(physical[src - 1], src, plan, fmt)) for prio, seq, src in plan.moves.get(k, ())]
+        for _prio, _seq, text in sorted(items):
+            put(text if text.endswith("\n") else text + "\n")
+        if k > 1:  # results placed right after line k-1 belong with what precedes them
+            passed[k - 1] = len(out)
+        if k <= plan.n_lines and k not in plan.dropped and k not in plan.moved:
+            put(_line_text(physical[k - 1], k, plan, fmt))
+            placed[k] = len(out) - 1
+        passed[k] = len(out)
+    return out, passed, placed
+
+
+def _line_text(raw: str, k: int, plan: _Plan, fmt: EventFormat) -> str:
+    if k not in plan.renames and k not in plan.rewrites:
+        return raw
+    ending = raw[len(raw.rstrip("\r\n")) :]
+    body = raw[: len(raw) - len(ending)]
+    if k in plan.rewrites:
+        body = _rewrite_ext(body, *plan.rewrites[k])
+    if k in plan.renames:
+        obj: object = json.loads(body)
+        for old, new, nth in sorted(plan.renames[k], key=lambda r: -1 if r[2] is None else -r[2]):  # later ones first
+            obj = rename_ids(obj, fmt.id_keys, old, new, nth)
+        body = dumps(obj)
+    return body + (ending or "\n")
+
+
+def repair_text(text: str, format: str, *, lenient: bool = False, path: str = "<text>") -> Repaired:
+    """Repair a session file's text; the input is never modified."""
+    fmt = EVENT_FORMATS.get(format)
+    if fmt is None:
+        raise InvalidLog(f"no repair for format {format!r}", path=path)
+    imp = load_text(text, format=format, lenient=lenient, path=path)
+    physical = _split_lines(text)
+    records = _records_by_line(physical, imp)
+    plan = _plan(imp, fmt, physical, records)
+    for bad in imp.report.unreadable:
+        plan.drop(bad.line, f"unreadable: {bad.why}")
+    for note in imp.report.notes:
+        if "truncated" in note.why:
+            plan.drop(note.line, f"truncated last line removed: {physical[note.line - 1][:120]!r}")
+    if not plan.changes:
+        return Repaired(format, text, (), tuple(plan.left))
+    out, passed, placed = _apply(plan, physical, fmt)
+    _renumber(imp, out, passed, placed, format, plan)
+    repaired = "".join(out)
+    after = load_text(repaired, format=format, path=path)
+    remaining, _ = hazards(after.log)
+    changes = tuple(sorted(plan.changes, key=lambda c: (c.line or len(physical) + 1)))
+    return Repaired(format, repaired, changes, tuple(remaining))
+
+
+def _renumber(imp: Imported, out: list[str], passed: dict[int, int], placed: dict[int, int], format: str, plan: _Plan) -> None:
+    """Point every compaction we can rewrite at the same place in the edited file.
+
+    Only canonical and extension compaction records carry a line number;
+    a format's native compaction records count messages, which is the
+    format's own business.
+    """
+    after: Imported | None = None
+    for c, source in enumerate(imp.sources, start=1):
+        event = source.event
+        if source.lines and source.lines[0] in plan.rewrites:
+            event = plan.rewrites[source.lines[0]][1]
+        if not isinstance(event, Compaction) or (source.native and format != "ctxcontract") or len(source.lines) != 1:
+            continue
+        covered = imp.sources[event.upto - 1].lines
+        if not covered:
+            continue
+        new_line = passed[max(covered)]  # the output's line that ends what was covered
+        if format == "ctxcontract":
+            upto = new_line
+        else:
+            if after is None:  # stale compaction records may not import yet: leniently
+                after = load_text("".join(out), format=format, lenient=True)
+            upto = max((i for i, s in enumerate(after.sources, start=1) if s.lines and max(s.lines) <= new_line), default=1)
+        here = placed.get(source.line)
+        if here is None or upto == event.upto and format != "ctxcontract":
+            continue
+        raw = out[here]
+        ending = raw[len(raw.rstrip("\r\n")) :]
+        body = _rewrite_ext(raw[: len(raw) - len(ending)], event, Compaction(summary=event.summary, upto=upto))
+        out[here] = body + ending
+
+
+def _split_lines(text: str) -> list[str]:
+    """Physical lines, each with its ``\n`` (lines end at ``\n`` only, as the readers count them)."""
+    parts = text.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def _records_by_line(physical: list[str], imp: Imported) -> dict[int, Record]:
+    """The parsed records of the lines events come from (for result records to copy ids from)."""
+    wanted = {line for s in imp.sources for line in s.lines[-1:]}
+    out: dict[int, Record] = {}
+    for line in wanted:
+        try:
+            obj = json.loads(physical[line - 1])
+        except (ValueError, IndexError):
+            continue
+        if isinstance(obj, dict):
+            out[line] = Record(line, obj)
+    return out
