@@ -142,8 +142,10 @@ class _Exchange:
 class Projector:
     """The incremental reference projector."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, track_fates: bool = True) -> None:
+        """``track_fates=False`` keeps memory flat on huge logs (no :meth:`fates`)."""
         self.line = 0
+        self._track = track_fates
         self.repairs: list[Repair] = []
         self._system: Message | None = None
         self._summary: _Entry | None = None
@@ -164,7 +166,8 @@ class Projector:
 
     def feed(self, event: Event) -> None:
         self.line += 1
-        self._fates.append(Fate.CONTROL)
+        if self._track:
+            self._fates.append(Fate.CONTROL)
         line = self.line
         if isinstance(event, SessionMeta):
             self._system = SystemMessage(text=event.system) if event.system else None
@@ -189,18 +192,25 @@ class Projector:
 
     def messages(self) -> list[Message]:
         """The request a ``step.begin`` would send now."""
-        out: list[Message] = []
+        return [m for m, _line in self.sourced_messages()]
+
+    def sourced_messages(self) -> list[tuple[Message, int]]:
+        """:meth:`messages`, each with the log line it comes from (the closing
+        event for a synthetic result; 1 for the system prompt)."""
+        out: list[tuple[Message, int]] = []
         if self._system is not None:
-            out.append(self._system)
+            out.append((self._system, 1))
         if self._summary is not None:
-            out.append(self._summary.message)
-        out.extend(e.message for e in self._out[self._start :])
+            out.append((self._summary.message, self._summary.line))
+        out.extend((e.message, e.line) for e in self._out[self._start :])
         if self._pending is not None:
-            out.extend(e.message for e in self._closure(self._pending, Reason.NEVER_ANSWERED, self.line))
+            out.extend((e.message, e.line) for e in self._closure(self._pending, Reason.NEVER_ANSWERED, self.line))
         return out
 
     def fates(self) -> dict[int, Fate]:
         """The fate of every log line so far."""
+        if not self._track:
+            raise ValueError("this projector does not track fates")
         return {i + 1: f for i, f in enumerate(self._fates)}
 
     # -- hooks the mutants override ------------------------------------------
@@ -228,7 +238,8 @@ class Projector:
     # -- events -------------------------------------------------------------
 
     def _fate(self, line: int, fate: Fate) -> None:
-        self._fates[line - 1] = fate
+        if self._track:
+            self._fates[line - 1] = fate
 
     def _place(self, entry: _Entry) -> None:
         if self._pending is not None:
@@ -391,7 +402,7 @@ class Projector:
             self._start = 0
 
     def _retire(self, entry: _Entry, fate: Fate, call_input: CallInput) -> None:
-        if self._fates[entry.line - 1] in (Fate.IN_CONTEXT, Fate.NOTE):
+        if self._track and self._fates[entry.line - 1] in (Fate.IN_CONTEXT, Fate.NOTE):
             self._fate(entry.line, fate)
         for c in entry.calls:
             c.status = call_step(c.status, call_input).to

@@ -319,6 +319,14 @@ class Emitter:
 
     # -- output -------------------------------------------------------------
 
+    def mark(self) -> tuple[Phase, int, int, bool]:
+        """A point to :meth:`rollback` to when a record turns out unreadable halfway."""
+        return self.phase, self.count, len(self._out), self._started
+
+    def rollback(self, mark: tuple[Phase, int, int, bool]) -> None:
+        self.phase, self.count, n, self._started = mark
+        del self._out[n:]
+
     def drain(self) -> list[Sourced]:
         out, self._out = self._out, []
         return out
