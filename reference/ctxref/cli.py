@@ -17,35 +17,29 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from typing import NoReturn, TextIO
+from typing import Final, NoReturn, TextIO
 
 from ctxspec.checker import PROFILES, find_counterexample, json_projector, register_profiles
 from ctxspec.contract import RULES, Violation, check_session
 from ctxspec.errors import ContractViolation, CtxError, InvalidLog
 from ctxspec.events import Event, dumps_log, load_log
-from ctxspec.messages import Message, messages_to_openai
+from ctxspec.messages import Message, messages_to_openai, to_openai
 from ctxspec.state import validate_log
 from ctxspec.exhaustive import explore_contract, shortest_counterexample
 from ctxspec.explore import ALL_VARIANTS
 from ctxspec.z3model import prove_report
 
+from .formats import EVENT_FORMATS, detect_file, export_text, load, read_text
+from .formats.base import ImportReport
+from .formats.messages import MESSAGE_FORMATS, check_messages_file, export_messages, load_messages, repair_messages_file, sniff_messages
+from .formats.repair import repair_text
+from .formats.verdict import Verdict, check_file, first_difference
 from .mutants import MUTANTS, Mutant
-from .projector import Projector, RepairKind, project, project_with_repairs
+from .projector import Projector, project
 
-#: The rule a naive projection would break where the reference had to repair.
-REPAIR_RULES: dict[RepairKind, str] = {
-    RepairKind.SYNTHETIC_RESULT: "C5",
-    RepairKind.LATE_NOTE: "C8",
-    RepairKind.ORPHAN_DROPPED: "C2",
-    RepairKind.UNDONE_RESULT_DROPPED: "C2",
-    RepairKind.ID_RENAMED: "C3",
-    RepairKind.HALF_CALL_DROPPED: "C10",
-    RepairKind.EMPTY_REPLY_DROPPED: "C10",
-    RepairKind.EXCHANGE_KEPT_WHOLE: "C7",
-    RepairKind.INPUT_HELD: "C6",
-    RepairKind.RESULTS_REORDERED: "C1",
-}
-
+ProjectorFn = Callable[[Sequence[Event]], Sequence[Message]]
+#: Formats a counterexample can be written in.
+EXPORT_FORMATS: Final = ("ctxcontract", "kimi-wire", "codex", "claude", "kimi-context")
 
 class UsageError(CtxError):
     """A bad command line (exit 2)."""
@@ -132,29 +126,132 @@ def _print_violations(violations: Sequence[Violation], out: TextIO) -> None:
 # -- commands ----------------------------------------------------------------
 
 
+def _print_rules(violations: Sequence[Violation], where: Callable[[Violation], str], out: TextIO) -> None:
+    for code, rule in RULES.items():
+        found = [v for v in violations if v.rule == code]
+        status = "ok" if not found else f"{len(found)} violation(s)"
+        print(f"  {code:<4} {rule.title:<24} {status}", file=out)
+        for v in found:
+            print(f"         - {where(v)}", file=out)
+
+
+def _print_report(report: ImportReport, out: TextIO) -> None:
+    for note in report.notes:
+        print(f"  note: {note}", file=out)
+    for bad in report.unreadable:
+        print(f"  skipped unreadable {bad}", file=out)
+
+
+def _format_of(path: str, forced: str | None) -> str:
+    """``--format`` or the detected format of ``path`` (message formats first)."""
+    if forced:
+        if forced not in EVENT_FORMATS and forced not in MESSAGE_FORMATS:
+            _fail(f"--format {forced!r}: known formats are {', '.join([*EVENT_FORMATS, *MESSAGE_FORMATS])}")
+        return forced
+    return sniff_messages(path) or detect_file(path)
+
+
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
-    log = _load(args.log)
+    fmt = _format_of(args.log, args.format)
+    if fmt in MESSAGE_FORMATS:
+        return _check_messages(args, fmt, out)
     if args.projector:
-        projector = json_projector(load_callable(args.projector))
-        violations = check_session(log, projector, flags=False)
-        print(f"{args.log}: {len(log)} events, projector {args.projector}", file=out)
-        _print_violations(violations, out)
-        print("verdict: " + ("clean" if not violations else f"{len(violations)} violation(s)"), file=out)
-        return 1 if violations else 0
-    messages, repairs, _fates = project_with_repairs(log)
-    own = check_session(log, project, incremental=Projector)
-    hazards = [Violation(REPAIR_RULES[r.kind], f"{r.kind.value}: {r.detail}", None, r.line) for r in repairs]
-    print(f"{args.log}: {len(log)} events, projection of {len(messages)} messages", file=out)
+        return _check_projector(args, fmt, out)
+    verdict = check_file(args.log, format=fmt, lenient=args.lenient)
+    print(f"{args.log}: {verdict.format}, {verdict.events} events ({verdict.report.summary()})", file=out)
+    _print_report(verdict.report, out)
     if not args.brief:
-        _print_messages(messages, out)
+        print(f"projection at the end of the file ({len(verdict.messages)} messages; line = where it comes from):", file=out)
+        for i, (m, line) in enumerate(verdict.messages):
+            print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
+    hazards = verdict.hazards
     print("rules a naive projection of this log breaks (each repaired by the reference projector):", file=out)
-    _print_violations(hazards, out)
-    if own:
-        print("the reference projection itself breaks the contract (a bug in ctxcontract):", file=out)
-        _print_violations(own, out)
-    verdict = "clean" if not hazards and not own else f"{len(hazards) + len(own)} place(s) need a repair"
-    print(f"verdict: {verdict}", file=out)
-    return 1 if hazards or own else 0
+    violations = [Violation(h.rule, str(h)) for h in hazards]
+    _print_rules(violations, lambda v: v.message, out)
+    code = 1 if hazards else 0
+    if args.request:
+        code = max(code, _diff_request(args.request, verdict, out))
+    print("verdict: " + ("clean" if not hazards else f"{len(hazards)} place(s) need a repair (ctxcontract repair)"), file=out)
+    return code
+
+
+def _diff_request(path: str, verdict: Verdict, out: TextIO) -> int:
+    captured = load_messages(path)
+    got = tuple(zip(captured.messages, captured.lines))
+    diff = first_difference(verdict.messages, got)
+    print(f"captured request {path} ({captured.format}, {len(got)} messages) against the reference projection:", file=out)
+    if diff is None:
+        print("  the same messages", file=out)
+        return 0
+    for line in diff.describe().splitlines():
+        print(f"  {line}", file=out)
+    return 1
+
+
+def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
+    if args.projector or args.request:
+        _fail(f"{args.log}: {fmt} stores the message list itself; --projector and --request take a session log")
+    loaded, violations = check_messages_file(args.log, fmt, lenient=args.lenient)
+    print(f"{args.log}: {fmt}, {len(loaded.messages)} messages as the runtime sends them ({loaded.report.summary()})", file=out)
+    _print_report(loaded.report, out)
+    if not args.brief:
+        for i, (m, line) in enumerate(zip(loaded.messages, loaded.lines)):
+            print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
+    print("the contract's message-level rules on this request:", file=out)
+
+    def where(v: Violation) -> str:
+        parts = [f"message {v.index}"] if v.index is not None else []
+        if v.line is not None:
+            parts.append(f"line {v.line}")
+        return f"{v.message} ({', '.join(parts)})" if parts else v.message
+
+    _print_rules(violations, where, out)
+    print("verdict: " + ("the provider would accept it" if not violations else f"the provider would reject it: {len(violations)} violation(s)"), file=out)
+    return 1 if violations else 0
+
+
+def _check_projector(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
+    imp = load(args.log, format=fmt, lenient=args.lenient)
+    projector = json_projector(load_callable(args.projector))
+    violations = check_session(imp.log, projector, flags=False)
+    print(f"{args.log}: {imp.format}, {len(imp.log)} events, projector {args.projector}", file=out)
+
+    def where(v: Violation) -> str:
+        line = f" (line {imp.origin(v.line)})" if v.line is not None else ""
+        return f"{v.message}{line}"
+
+    _print_rules(violations, where, out)
+    print("verdict: " + ("clean" if not violations else f"{len(violations)} violation(s)"), file=out)
+    return 1 if violations else 0
+
+
+def cmd_repair(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.output:
+        _fail("repair needs -o OUT: the input is never modified")
+    if os.path.exists(args.output) and os.path.exists(args.log) and os.path.samefile(args.output, args.log):
+        _fail(f"{args.output}: is the input; repair never modifies its input (write elsewhere)")
+    if os.path.exists(args.output) and not args.force:
+        _fail(f"{args.output}: already exists (use --force to replace it)")
+    fmt = _format_of(args.log, args.format)
+    if fmt in MESSAGE_FORMATS:
+        text, changes, remaining_v = repair_messages_file(args.log, fmt, lenient=args.lenient)
+        lines = list(changes)
+        remaining = [str(v) for v in remaining_v]
+    else:
+        result = repair_text(read_text(args.log, lenient=args.lenient), fmt, lenient=args.lenient, path=args.log)
+        text, lines, remaining = result.text, [str(c) for c in result.changes], list(result.remaining_text)
+    write_atomic(args.output, text, force=args.force)
+    print(f"{args.log}: {fmt}: {len(lines)} change(s); wrote {args.output}", file=out)
+    for line in lines:
+        print(f"  {line}", file=out)
+    if remaining:
+        print(f"left as it was ({len(remaining)}): the repaired file still needs these", file=out)
+        for r in remaining:
+            print(f"  {r}", file=out)
+        return 1
+    if not lines:
+        print("  nothing to repair: the output is a copy of the input", file=out)
+    return 0
 
 
 def cmd_project(args: argparse.Namespace, out: TextIO) -> int:
@@ -167,7 +264,21 @@ def cmd_project(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _report(found: ContractViolation, out: TextIO, output: str | None, force: bool) -> None:
+def _session_text(found: ContractViolation, fmt: str, projector: ProjectorFn) -> str:
+    """The counterexample in a runtime's own format.
+
+    Event formats hold the session itself.  ``kimi-context`` holds the message
+    list a runtime stores: there it is the request the projector under test
+    built, which is what that runtime would load and send.
+    """
+    if fmt == "ctxcontract":
+        return dumps_log(found.log)
+    if fmt in EVENT_FORMATS:
+        return export_text(found.log, fmt)
+    return export_messages(projector(found.log), fmt)
+
+
+def _report(found: ContractViolation, out: TextIO, output: str | None, force: bool, fmt: str = "ctxcontract", projector: ProjectorFn = project) -> None:
     print("rules broken:", file=out)
     for v in found.violations:
         print(f"  {v}", file=out)
@@ -176,8 +287,8 @@ def _report(found: ContractViolation, out: TextIO, output: str | None, force: bo
     print("\nreference projection of that session (what a correct projector sends):", file=out)
     _print_messages(project(found.log), out)
     if output:
-        write_atomic(output, dumps_log(found.log), force=force)
-        print(f"\nwrote {output}", file=out)
+        write_atomic(output, _session_text(found, fmt, projector), force=force)
+        print(f"\nwrote {output} ({fmt})", file=out)
 
 
 def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
@@ -197,7 +308,7 @@ def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
         print(f"mutant {args.mutant} survived the {args.profile} profile: a hole in the model", file=out)
         return 1
     print(f"mutant {args.mutant}: {mutant.breaks}", file=out)
-    _report(found, out, args.output, args.force)
+    _report(found, out, args.output, args.force, args.format, mutant.project)
     return 0
 
 
@@ -224,7 +335,7 @@ def _shortest(args: argparse.Namespace, mutant: Mutant, out: TextIO) -> int:
         f"in {found.seconds:.1f}s, every shorter one passes: minimal over the enumerated sessions (docs/proof.md)",
         file=out,
     )
-    _report(ContractViolation(found.failure.violations, found.log), out, args.output, args.force)
+    _report(ContractViolation(found.failure.violations, found.log), out, args.output, args.force, args.format, mutant.project)
     return 0
 
 
@@ -274,7 +385,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     if found is None:
         print("no counterexample found: the projector satisfies every rule on every session tried", file=out)
         return 0
-    _report(found, out, args.output, args.force)
+    _report(found, out, args.output, args.force, args.format, json_projector(fn))
     return 1
 
 
@@ -295,11 +406,22 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctxcontract", description="The context contract of LLM agent runtimes.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("check", help="project a log and give the verdict rule by rule")
+    formats = [*EVENT_FORMATS, *MESSAGE_FORMATS]
+    p = sub.add_parser("check", help="read a session file (any known format) and give the verdict rule by rule")
     p.add_argument("log")
+    p.add_argument("--format", choices=formats, help="do not detect the format")
+    p.add_argument("--lenient", action="store_true", help="skip and count unreadable lines instead of stopping at the first")
+    p.add_argument("--request", help="a captured request (OpenAI or Anthropic JSON) to diff against the reference projection")
     p.add_argument("--projector", help="check this module:function's projection instead of the reference's")
     p.add_argument("--brief", action="store_true", help="do not print the projection")
     p.set_defaults(run=cmd_check)
+    p = sub.add_parser("repair", help="write a repaired copy of a session file, in its own format")
+    p.add_argument("log")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--format", choices=formats, help="do not detect the format")
+    p.add_argument("--lenient", action="store_true", help="drop unreadable lines (each one listed) instead of stopping")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(run=cmd_repair)
     p = sub.add_parser("project", help="print the reference projection as OpenAI-chat JSON")
     p.add_argument("log")
     p.add_argument("-o", "--output")
@@ -314,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=profiles, default="ci")
     p.add_argument("--shortest", action="store_true", help="the shortest session, by exhaustive search (iterative deepening)")
     p.add_argument("--max-length", type=int, default=6, help="with --shortest: longest session to try (default 6)")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="ctxcontract", help="write the session in this runtime's format")
     p.set_defaults(run=cmd_counterexample)
     p = sub.add_parser("verify", help="run the stateful checker against your projector")
     p.add_argument("--projector", required=True, help="module:function or file.py:function (event dicts -> OpenAI message dicts)")
@@ -321,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true")
     p.add_argument("--profile", choices=profiles, default="ci")
     p.add_argument("--max-examples", type=int)
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="ctxcontract", help="write the session in this runtime's format")
     p.set_defaults(run=cmd_verify)
     p = sub.add_parser("prove", help="Z3: bounded check and unbounded proof of the abstract contract")
     p.add_argument("--slots", type=int, default=4, help="call slots of the abstraction (default 4)")

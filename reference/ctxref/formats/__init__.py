@@ -103,7 +103,7 @@ def load(path: str, *, format: str | None = None, lenient: bool = False) -> Impo
 def load_text(text: str, *, format: str | None = None, lenient: bool = False, path: str = "<text>") -> Imported:
     """Import a file's text held in memory."""
     report = ImportReport(path=path)
-    name, events = stream(io.BytesIO(text.encode("utf-8")), report, format=format, lenient=lenient)
+    name, events = stream(io.BytesIO(text.encode("utf-8", "surrogateescape")), report, format=format, lenient=lenient)
     return _imported(name, tuple(events), report)
 
 
@@ -113,22 +113,44 @@ def _imported(name: str, sources: tuple[Sourced, ...], report: ImportReport) -> 
     return Imported(name, tuple(s.event for s in sources), sources, report)
 
 
+def detect_file(path: str) -> str:
+    """The event format of the file at ``path`` (a one-line :class:`InvalidLog` if none)."""
+    report = ImportReport(path=path)
+    with open_input(path) as handle:
+        name, _events = stream(handle, report, lenient=True)
+    return name
+
+
+def read_text(path: str, *, lenient: bool = False) -> str:
+    """A whole session file as text, or a one-line :class:`InvalidLog`.
+
+    Leniently, bytes that are not UTF-8 are kept as surrogate escapes, so the
+    importer can find and skip their lines.
+    """
+    with open_input(path) as handle:
+        data = handle.read()
+    if lenient:
+        return data.decode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidLog("not UTF-8 (repair needs the whole file readable; check --lenient shows what is not)", line=line, path=path) from None
+
+
 def export_text(log: tuple[Event, ...] | list[Event], format: str) -> str:
     """A canonical log as the text of a ``format`` file."""
     return "".join(line + "\n" for line in EVENT_FORMATS[format].export(log))
 
 
 def _register() -> None:
-    import importlib
-
     from .canonical import CANONICAL
+    from .claude import CLAUDE
+    from .codex import CODEX
+    from .kimi_wire import KIMI_WIRE
 
-    EVENT_FORMATS[CANONICAL.name] = CANONICAL
-    for module, attr in (("kimi_wire", "KIMI_WIRE"), ("codex", "CODEX"), ("claude", "CLAUDE")):
-        try:  # TODO(before commit): plain imports once every format exists
-            fmt: EventFormat = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-        except ImportError:
-            continue
+    formats: tuple[EventFormat, ...] = (CANONICAL, KIMI_WIRE, CODEX, CLAUDE)
+    for fmt in formats:
         EVENT_FORMATS[fmt.name] = fmt
 
 

@@ -323,7 +323,7 @@ class _Reader:
             kind = origin.get("kind") if isinstance(origin, dict) else "user"
             if kind == "user" and text in self.mirrors:
                 self.mirrors.remove(text)
-                self.report.skip("context.append_message (the user message of a turn.prompt/turn.steer)")
+                self.report.skip("context.append_message (copy of a turn.prompt/turn.steer input)")
                 return
             self.em.user(text or "[empty message]", (line,), notification=kind != "user")
         elif role == "assistant":
@@ -422,6 +422,19 @@ class KimiWireFormat:
         w = _Writer()
         for i, event in enumerate(log):
             yield from w.event(event, i + 1, log[i + 1] if i + 1 < len(log) else None)
+
+    def recount_compaction(self, raw: str, before: Sequence[Event], upto: int) -> str | None:
+        """The compaction record ``raw`` set to cover the context up to
+        canonical line ``upto``, given the events ``before`` it (the repair
+        engine's hook: ``compactedCount`` counts Kimi's history messages)."""
+        history = _History()
+        for line, event in enumerate(before, start=1):
+            history.feed(event, line)
+        obj = json.loads(raw)
+        if not isinstance(obj, dict):
+            return None
+        obj["compactedCount"] = history.count(upto)
+        return dumps(obj)
 
     def result_record(self, event: ToolResult, name: str, near: Record | None) -> str:
         time = near.obj.get("time") if near is not None else None

@@ -27,7 +27,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import Final
+from dataclasses import dataclass, field, replace
 
 from ctxspec.errors import InvalidLog
 from ctxspec.events import (
@@ -40,6 +41,7 @@ from ctxspec.events import (
     StepEnd,
     StepError,
     ToolResult,
+    TurnEnd,
     TurnSteer,
     event_to_dict,
 )
@@ -47,6 +49,7 @@ from ctxspec.state import Reason
 
 from ..projector import SYNTHETIC, Projector, Repair, RepairKind, _Call
 from . import EVENT_FORMATS, Imported, load_text
+from .verdict import describe
 from .base import EventFormat, Record, count_ids, dumps, rename_ids
 
 
@@ -70,6 +73,8 @@ class Repaired:
     changes: tuple[Change, ...]
     #: Hazards the repaired file still has (empty when the repair is complete).
     remaining: tuple[Repair, ...]
+    #: The same, described with the input's line numbers.
+    remaining_text: tuple[str, ...] = ()
 
 
 class _Tracing(Projector):
@@ -118,6 +123,8 @@ class _Plan:
     dropped: set[int] = field(default_factory=set)
     renames: dict[int, list[tuple[str, str, int | None]]] = field(default_factory=lambda: defaultdict(list))
     rewrites: dict[int, tuple[Event, Event]] = field(default_factory=dict)  # extension records: old, new event
+    dropped_steps: set[int] = field(default_factory=set)  # canonical lines of dropped empty steps (their begin or reply)
+    cut_to: dict[int, int] = field(default_factory=dict)  # compaction line -> the canonical line it now ends at
     changes: list[Change] = field(default_factory=list)
     left: list[Repair] = field(default_factory=list)
     seq: int = 0
@@ -242,9 +249,12 @@ def _plan(imp: Imported, fmt: EventFormat, physical: list[str], records: dict[in
         elif r.kind is RepairKind.EXCHANGE_KEPT_WHOLE:
             old = _event(log, r.line)
             src = where.only(r.line)
-            if isinstance(old, Compaction) and src and _rewritable(imp, r.line, fmt) and r.refs[0] > 1:
-                plan.rewrites[src] = (old, Compaction(summary=old.summary, upto=r.refs[0] - 1))
-                plan.changes.append(Change(src, "rewrote", "compaction ends before the exchange it cut"))
+            recountable = _rewritable(imp, r.line, fmt) or hasattr(fmt, "recount_compaction")
+            if isinstance(old, Compaction) and src and recountable and r.refs[0] > 1:
+                plan.cut_to[src] = min(plan.cut_to.get(src, old.upto), r.refs[0] - 1)
+                plan.changes.append(Change(src, "rewrote", f"compaction ends before the exchange it cut ({_at(where, r.refs[0])})"))
+            elif isinstance(old, Compaction) and getattr(fmt, "compaction_covers_before", False) and _move_all(plan, where.lines(r.line), where.before(r.refs[0])):
+                plan.changes.append(Change(where.lines(r.line)[0], "moved", f"compaction moved before the exchange it cut ({_at(where, r.refs[0])})"))
             else:
                 plan.left.append(r)
     for r in repairs:
@@ -304,7 +314,7 @@ def _settle(
         name = _call_name(log, decl, r.call, orig_of)
         event = ToolResult(call_id=r.call, output=SYNTHETIC[reason], is_error=True)
         lines = where.lines(decl)
-        plan.insert(slot, fmt.result_record(event, name, records.get(lines[-1]) if lines else None))
+        plan.insert(slot, fmt.result_record(event, name, _call_record(records, lines, orig_of.get(r.call, r.call), fmt.id_keys)))
         plan.changes.append(Change(slot if slot <= where.n else 0, "inserted before", f"error result for {r.call} ({name}): {reason.value}"))
 
 
@@ -317,6 +327,15 @@ def _rename_call(plan: _Plan, where: _Where, fmt: EventFormat, physical: list[st
             plan.renames[line].append((r.call, r.to, k))
             return
         k -= here
+
+
+def _move_all(plan: _Plan, lines: tuple[int, ...], slot: int) -> bool:
+    """Move every line of one event to ``slot``, in order, or none of them."""
+    if not lines or any(line in plan.moved or line in plan.dropped for line in lines):
+        return False
+    for line in lines:
+        plan.move(line, slot, prio=-1)
+    return True
 
 
 def _rewritable(imp: Imported, canonical: int, fmt: EventFormat) -> bool:
@@ -342,25 +361,50 @@ def _drop_event(plan: _Plan, where: _Where, r: Repair, why: str) -> None:
         plan.left.append(r)
 
 
+def _step_of(log: Sequence[Event], end: int) -> int:
+    """The canonical line of the step.begin a step end at ``end`` ends (0: none)."""
+    for c in range(end - 1, 0, -1):
+        if isinstance(log[c - 1], StepBegin):
+            return c
+    return 0
+
+
 def _drop_step(plan: _Plan, where: _Where, log: Sequence[Event], r: Repair) -> None:
-    """Drop an empty reply with the step.begin before it and the step end after it."""
-    group = [r.line]
+    """Drop an empty reply with the step.begin before it and the step end after it.
+
+    Step and turn boundaries that share a record with them are glue the
+    importer infers again; a record with anything else on it is left alone.
+    When such glue ended the previous step, the dropped step's own end stays
+    to end that one.
+    """
     neutral = (ToolResult, TurnSteer, Notification, Compaction)  # they do not move the phase
+    glue = (StepBegin, StepEnd, TurnEnd)
     before = r.line - 1
     while isinstance(_event(log, before), neutral):
         before -= 1
-    if isinstance(_event(log, before), StepBegin):
-        group.insert(0, before)
+    group = [before, r.line] if isinstance(_event(log, before), StepBegin) else [r.line]
+
+    def others(group: list[int]) -> tuple[set[int], list[Event]]:
+        lines = {line for c in group for line in where.lines(c)}
+        return lines, [s.event for c, s in enumerate(where.imp.sources, start=1) if set(s.lines) & lines and c not in group]
+
+    def rest_at(group: list[int]) -> list[tuple[int, Event]]:
+        lines = {line for c in group for line in where.lines(c)}
+        return [(c, s.event) for c, s in enumerate(where.imp.sources, start=1) if set(s.lines) & lines and c not in group]
+
+    lines, rest = others(group)
+    if not lines or not all(isinstance(e, glue) for e in rest):
+        plan.left.append(r)
+        return
     after = r.line + 1
     while isinstance(_event(log, after), neutral):
         after += 1
-    if isinstance(_event(log, after), (StepEnd, StepError)):
-        group.append(after)
-    lines = {line for c in group for line in where.lines(c)}
-    holders = {c for c, s in enumerate(where.imp.sources, start=1) if set(s.lines) & lines}
-    if not lines or not holders <= set(group):
-        plan.left.append(r)
-        return
+    plan.dropped_steps.add(group[0])
+    ends_live_step = any(isinstance(e, StepEnd) and _step_of(log, c) not in plan.dropped_steps for c, e in rest_at(group))
+    if isinstance(_event(log, after), (StepEnd, StepError)) and not ends_live_step:
+        wider, wider_rest = others([*group, after])
+        if all(isinstance(e, glue) for e in wider_rest):
+            lines = wider
     for line in sorted(lines):
         plan.drop(line, "empty reply dropped (nothing in it could be sent)")
 
@@ -386,30 +430,40 @@ def _rewrite_ext(raw: str, old: Event, new: Event) -> str:
     return dumps(swap(json.loads(raw)))
 
 
-def _apply(plan: _Plan, physical: list[str], fmt: EventFormat) -> tuple[list[str], dict[int, int], dict[int, int]]:
-    """The output lines; for each input line k the output's length once k
-    (and the results placed right after it) was passed; where line k went."""
-    out: list[str] = []
-    passed: dict[int, int] = {}
-    placed: dict[int, int] = {}
+@dataclass(slots=True)
+class _Output:
+    lines: list[str] = field(default_factory=list)
+    #: For each output line, the input line it is (0: inserted).
+    source: list[int] = field(default_factory=list)
+    #: For each input line k, the output's length once k (and the results
+    #: placed right after it) was passed.
+    passed: dict[int, int] = field(default_factory=dict)
+    #: Where input line k went, as an output index.
+    placed: dict[int, int] = field(default_factory=dict)
 
-    def put(text: str) -> None:
-        if out and not out[-1].endswith("\n"):
-            out[-1] += "\n"
-        out.append(text)
+    def put(self, text: str, src: int) -> None:
+        if self.lines and not self.lines[-1].endswith("\n"):
+            self.lines[-1] += "\n"
+        self.lines.append(text)
+        self.source.append(src)
 
+
+def _apply(plan: _Plan, physical: list[str], fmt: EventFormat) -> _Output:
+    out = _Output()
     for k in range(1, plan.n_lines + 2):
-        items: list[tuple[int, int, str]] = list(plan.inserts.get(k, ()))
-        items += [(prio, seq, _line_text(physical[src - 1], src, plan, fmt)) for prio, seq, src in plan.moves.get(k, ())]
-        for _prio, _seq, text in sorted(items):
-            put(text if text.endswith("\n") else text + "\n")
+        items: list[tuple[int, int, str, int]] = [(prio, seq, text, 0) for prio, seq, text in plan.inserts.get(k, ())]
+        items += [(prio, seq, _line_text(physical[src - 1], src, plan, fmt), src) for prio, seq, src in plan.moves.get(k, ())]
+        for _prio, _seq, text, src in sorted(items):
+            out.put(text if text.endswith("\n") else text + "\n", src)
+            if src:
+                out.placed[src] = len(out.lines) - 1
         if k > 1:  # results placed right after line k-1 belong with what precedes them
-            passed[k - 1] = len(out)
+            out.passed[k - 1] = len(out.lines)
         if k <= plan.n_lines and k not in plan.dropped and k not in plan.moved:
-            put(_line_text(physical[k - 1], k, plan, fmt))
-            placed[k] = len(out) - 1
-        passed[k] = len(out)
-    return out, passed, placed
+            out.put(_line_text(physical[k - 1], k, plan, fmt), k)
+            out.placed[k] = len(out.lines) - 1
+        out.passed[k] = len(out.lines)
+    return out
 
 
 def _line_text(raw: str, k: int, plan: _Plan, fmt: EventFormat) -> str:
@@ -427,62 +481,123 @@ def _line_text(raw: str, k: int, plan: _Plan, fmt: EventFormat) -> str:
     return body + (ending or "\n")
 
 
+#: Rounds of repair at most: a round's edits can expose what only the next can fix
+#: (a native compaction that now cuts an exchange the first round completed).
+ROUNDS: Final = 3
+
+
 def repair_text(text: str, format: str, *, lenient: bool = False, path: str = "<text>") -> Repaired:
     """Repair a session file's text; the input is never modified."""
     fmt = EVENT_FORMATS.get(format)
     if fmt is None:
         raise InvalidLog(f"no repair for format {format!r}", path=path)
-    imp = load_text(text, format=format, lenient=lenient, path=path)
-    physical = _split_lines(text)
-    records = _records_by_line(physical, imp)
-    plan = _plan(imp, fmt, physical, records)
-    for bad in imp.report.unreadable:
-        plan.drop(bad.line, f"unreadable: {bad.why}")
-    for note in imp.report.notes:
-        if "truncated" in note.why:
-            plan.drop(note.line, f"truncated last line removed: {physical[note.line - 1][:120]!r}")
-    if not plan.changes:
-        return Repaired(format, text, (), tuple(plan.left))
-    out, passed, placed = _apply(plan, physical, fmt)
-    _renumber(imp, out, passed, placed, format, plan)
-    repaired = "".join(out)
-    after = load_text(repaired, format=format, path=path)
-    remaining, _ = hazards(after.log)
-    changes = tuple(sorted(plan.changes, key=lambda c: (c.line or len(physical) + 1)))
-    return Repaired(format, repaired, changes, tuple(remaining))
+    current = text
+    origin: list[int] = []  # for each line of ``current``, the input line (0: inserted)
+    changes: list[Change] = []
+    left: list[Repair] = []
+    for round in range(ROUNDS):
+        imp = load_text(current, format=format, lenient=lenient and round == 0, path=path)
+        physical = _split_lines(current)
+        if round == 0:
+            origin = list(range(1, len(physical) + 1))
+        plan = _plan(imp, fmt, physical, _records_by_line(physical, imp))
+        for bad in imp.report.unreadable:
+            plan.drop(bad.line, f"unreadable: {bad.why}")
+        for note in imp.report.notes:
+            if "truncated" in note.why:
+                plan.drop(note.line, f"truncated last line removed: {physical[note.line - 1][:120]!r}")
+        left = plan.left
+        if not plan.changes:
+            break
+        out = _apply(plan, physical, fmt)
+        relink = getattr(fmt, "relink", None)
+        if relink is not None:  # a tree format: put moved and inserted lines on the chain the runtime follows
+            linked: list[str] = relink(current, out.lines)
+            for i, (raw, new) in enumerate(zip(out.lines, linked)):
+                if raw != new and out.source[i]:
+                    plan.changes.append(Change(out.source[i], "relinked", "parent set to the conversation entry before it in the file"))
+            out.lines = linked
+        _renumber(imp, out, fmt, plan)
+        changes.extend(replace(c, line=_input_line(c.line, origin)) for c in plan.changes)
+        origin = [origin[src - 1] if src else 0 for src in out.source]
+        current = "".join(out.lines)
+        left, _ = hazards(load_text(current, format=format, path=path).log)
+        if not left:
+            break
+    described: tuple[str, ...] = ()
+    if left:
+        final = load_text(current, format=format, lenient=lenient and not changes, path=path)
+
+        def original(c: int) -> int:
+            return _input_line(final.origin(c), origin) if final.origin(c) else 0
+
+        described = tuple(f"line {original(r.line) or 'end of file'}: {describe(r, original)}" for r in left)
+    ordered = tuple(sorted(changes, key=lambda c: c.line or len(text) + 1))
+    return Repaired(format, current, ordered, tuple(left), described)
 
 
-def _renumber(imp: Imported, out: list[str], passed: dict[int, int], placed: dict[int, int], format: str, plan: _Plan) -> None:
-    """Point every compaction we can rewrite at the same place in the edited file.
+def _input_line(line: int, origin: list[int]) -> int:
+    """The input line of line ``line`` of a round's text (the next one that has one, for an inserted line)."""
+    for k in range(max(line, 1), len(origin) + 1):
+        if origin[k - 1]:
+            return origin[k - 1]
+    return 0
 
-    Only canonical and extension compaction records carry a line number;
-    a format's native compaction records count messages, which is the
-    format's own business.
+
+def _renumber(imp: Imported, output: _Output, fmt: EventFormat, plan: _Plan) -> None:
+    """Point every compaction at the same place in the edited file.
+
+    A compaction covers the context up to a place; edits move places.  Each
+    compaction is made to cover, in the output, exactly what it covered in the
+    input (up to where a repair cut it back, :attr:`_Plan.cut_to`), results
+    placed right after that included.  Canonical and extension records carry
+    a line number we rewrite; a format's native record is rewritten by the
+    format's ``recount_compaction`` hook when it has one.
     """
+    out, passed, placed = output.lines, output.passed, output.placed
+    recount = getattr(fmt, "recount_compaction", None)
     after: Imported | None = None
-    for c, source in enumerate(imp.sources, start=1):
+    for source in imp.sources:
         event = source.event
-        if source.lines and source.lines[0] in plan.rewrites:
-            event = plan.rewrites[source.lines[0]][1]
-        if not isinstance(event, Compaction) or (source.native and format != "ctxcontract") or len(source.lines) != 1:
+        if not isinstance(event, Compaction) or len(source.lines) != 1:
             continue
-        covered = imp.sources[event.upto - 1].lines
-        if not covered:
+        native = source.native and fmt.name != "ctxcontract"
+        here = placed.get(source.line)
+        if here is None or (native and recount is None):
             continue
-        new_line = passed[max(covered)]  # the output's line that ends what was covered
-        if format == "ctxcontract":
+        new_line = _covered_until(imp, passed, plan.cut_to.get(source.line, event.upto))
+        if fmt.name == "ctxcontract":
             upto = new_line
         else:
             if after is None:  # stale compaction records may not import yet: leniently
-                after = load_text("".join(out), format=format, lenient=True)
+                after = load_text("".join(out), format=fmt.name, lenient=True)
             upto = max((i for i, s in enumerate(after.sources, start=1) if s.lines and max(s.lines) <= new_line), default=1)
-        here = placed.get(source.line)
-        if here is None or upto == event.upto and format != "ctxcontract":
-            continue
         raw = out[here]
         ending = raw[len(raw.rstrip("\r\n")) :]
-        body = _rewrite_ext(raw[: len(raw) - len(ending)], event, Compaction(summary=event.summary, upto=upto))
+        body = raw[: len(raw) - len(ending)]
+        if native:
+            assert after is not None and recount is not None
+            at = next((i for i, s in enumerate(after.sources, start=1) if here + 1 in s.lines), 0)
+            new_body = recount(body, after.log[: at - 1], upto) if at else None
+            if new_body is None:
+                continue
+            body = new_body
+        else:
+            body = _rewrite_ext(body, event, Compaction(summary=event.summary, upto=upto))
         out[here] = body + ending
+
+
+def _covered_until(imp: Imported, passed: dict[int, int], upto: int) -> int:
+    """The output's line up to which canonical lines ``1..upto`` of the input reach.
+
+    That is where the first uncovered event's first record went (a record can
+    hold several events: one left uncovered keeps the whole record out).
+    """
+    nxt = imp.sources[upto].lines if upto < len(imp.sources) else ()
+    if nxt:
+        return passed.get(min(nxt) - 1, 0)
+    covered = imp.sources[upto - 1].lines
+    return passed[max(covered)] if covered else 0
 
 
 def _split_lines(text: str) -> list[str]:
@@ -494,9 +609,18 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
+def _call_record(records: dict[int, Record], lines: tuple[int, ...], call_id: str, keys: frozenset[str]) -> Record | None:
+    """The record of a reply that declares ``call_id`` (else the reply's last record)."""
+    for line in lines:
+        rec = records.get(line)
+        if rec is not None and count_ids(rec.obj, keys, call_id):
+            return rec
+    return records.get(lines[-1]) if lines else None
+
+
 def _records_by_line(physical: list[str], imp: Imported) -> dict[int, Record]:
     """The parsed records of the lines events come from (for result records to copy ids from)."""
-    wanted = {line for s in imp.sources for line in s.lines[-1:]}
+    wanted = {line for s in imp.sources if isinstance(s.event, Assistant) for line in s.lines}
     out: dict[int, Record] = {}
     for line in wanted:
         try:

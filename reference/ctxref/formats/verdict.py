@@ -1,0 +1,156 @@
+"""The verdict on an event-log session file, streamed in bounded memory.
+
+The file is imported record by record and fed to the reference projector as
+it goes; nothing but the projector's own state (the current context, the ids
+in use) and 4 bytes per event (its original line) is kept.  Every repair the
+projector makes is a *hazard*: a place where a naive projection of this log
+is not sendable, with the contract rule it would break and the original line.
+
+At the end of the file the session is resumed, as the runtime will resume it:
+calls still open there are hazards "at the end of the file".
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Final
+
+from ctxspec.events import Resume
+from ctxspec.messages import AssistantMessage, Message, ToolMessage
+
+from ..projector import Projector, Repair, RepairKind
+from . import stream
+from .base import ImportReport, open_input
+
+#: The rule a naive projection would break where the reference had to repair.
+REPAIR_RULES: Final[dict[RepairKind, str]] = {
+    RepairKind.SYNTHETIC_RESULT: "C5",
+    RepairKind.LATE_NOTE: "C8",
+    RepairKind.ORPHAN_DROPPED: "C2",
+    RepairKind.UNDONE_RESULT_DROPPED: "C2",
+    RepairKind.ID_RENAMED: "C3",
+    RepairKind.HALF_CALL_DROPPED: "C10",
+    RepairKind.EMPTY_REPLY_DROPPED: "C10",
+    RepairKind.EXCHANGE_KEPT_WHOLE: "C7",
+    RepairKind.INPUT_HELD: "C6",
+    RepairKind.RESULTS_REORDERED: "C1",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Hazard:
+    rule: str
+    repair: Repair
+    line: int  # in the original file; 0: at the end of the file
+    what: str  # in the original file's line numbers
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "end of file (if resumed from here)"
+        return f"{where}: {self.what}"
+
+
+def describe(r: Repair, original: Callable[[int], int]) -> str:
+    """What a repair means for the file, in the file's own line numbers."""
+    def at(line: int) -> str:
+        return f"line {original(line)}" if original(line) else "the end of the file"
+
+    kind = r.kind
+    if kind is RepairKind.SYNTHETIC_RESULT:
+        reason = r.detail.rsplit(": ", 1)[-1]
+        return f"call {r.call} (declared at {at(r.refs[0])}) has no result: {reason}; a naive projection sends it unanswered"
+    if kind is RepairKind.INPUT_HELD:
+        return f"user input arrived inside the exchange of {at(r.refs[1])}, between its calls and their results"
+    if kind is RepairKind.EXCHANGE_KEPT_WHOLE:
+        return f"the compaction cuts the exchange of {at(r.refs[0])} from its results"
+    if kind is RepairKind.RESULTS_REORDERED:
+        return "results out of call order, at lines " + ", ".join(str(original(x)) for x in r.refs)
+    if kind is RepairKind.LATE_NOTE:
+        return f"a result for {r.call} arrived after its call was closed or answered"
+    if kind is RepairKind.ORPHAN_DROPPED:
+        return f"a result for {r.call!r}, which no call that was sent has"
+    if kind is RepairKind.UNDONE_RESULT_DROPPED:
+        return f"a result for {r.call!r}, whose call was undone or cleared"
+    if kind is RepairKind.ID_RENAMED:
+        return f"call id {r.call} is used again"
+    if kind is RepairKind.HALF_CALL_DROPPED:
+        return f"call {r.call} was cut mid-arguments by a broken stream"
+    return "a reply with nothing in it that can be sent"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    path: str
+    format: str
+    events: int
+    hazards: tuple[Hazard, ...]
+    #: The request a step at the end of the file sends, each message with its original line.
+    messages: tuple[tuple[Message, int], ...]
+    report: ImportReport
+
+
+def check_file(path: str, *, format: str | None = None, lenient: bool = False) -> Verdict:
+    """Import ``path`` (detecting its format unless given) and project it, streaming."""
+    report = ImportReport(path=path)
+    projector = Projector(track_fates=False)
+    origins = array("I")
+    with open_input(path) as handle:
+        name, events = stream(handle, report, format=format, lenient=lenient)
+        for sourced in events:
+            origins.append(sourced.line)
+            projector.feed(sourced.event)
+
+    def original(line: int) -> int:
+        return origins[line - 1] if 1 <= line <= len(origins) else 0
+
+    messages = tuple((m, original(line)) for m, line in projector.sourced_messages())
+    projector.feed(Resume())  # as the runtime will resume it
+    hazards = tuple(Hazard(REPAIR_RULES[r.kind], r, original(r.line), describe(r, original)) for r in projector.repairs)
+    return Verdict(path, name, len(origins), hazards, messages, report)
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    index: int
+    expected: tuple[Message, int] | None  # the reference's message and its original line
+    got: tuple[Message, int] | None  # the captured message and its line in the captured file
+
+    def describe(self) -> str:
+        out = [f"first difference at message {self.index}:"]
+        if self.expected is not None:
+            m, line = self.expected
+            origin = f"line {line} of the session" if line else "no line of the session"
+            out.append(f"  reference sends {_short(m)} (from {origin})")
+        else:
+            out.append("  reference sends nothing more")
+        if self.got is not None:
+            m, line = self.got
+            out.append(f"  captured request has {_short(m)} (its line {line})")
+        else:
+            out.append("  captured request has nothing more")
+        return "\n".join(out)
+
+
+def _plain(m: Message) -> Message:
+    """A message as a provider sees it (our extension flags are not on the wire)."""
+    return replace(m, is_error=False, synthetic=False) if isinstance(m, ToolMessage) else m
+
+
+def _short(m: Message) -> str:
+    if isinstance(m, ToolMessage):
+        return f"a tool message for {m.call_id}: {m.content[:60]!r}"
+    if isinstance(m, AssistantMessage):
+        calls = ", ".join(c.id for c in m.calls)
+        return f"an assistant message{' calling ' + calls if calls else ''}: {m.text[:60]!r}"
+    return f"a {m.role} message: {m.text[:60]!r}"
+
+
+def first_difference(expected: Sequence[tuple[Message, int]], got: Sequence[tuple[Message, int]]) -> Difference | None:
+    """Where a captured request first differs from the reference projection."""
+    for i in range(max(len(expected), len(got))):
+        e = expected[i] if i < len(expected) else None
+        g = got[i] if i < len(got) else None
+        if e is None or g is None or _plain(e[0]) != _plain(g[0]):
+            return Difference(i, e, g)
+    return None
