@@ -217,8 +217,10 @@ def _check_projector(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     print(f"{args.log}: {imp.format}, {len(imp.log)} events, projector {args.projector}", file=out)
 
     def where(v: Violation) -> str:
-        line = f" (line {imp.origin(v.line)})" if v.line is not None else ""
-        return f"{v.message}{line}"
+        parts = [f"message {v.index}"] if v.index is not None else []
+        if v.line is not None:
+            parts.append(f"line {imp.origin(v.line)}")
+        return f"{v.message} ({', '.join(parts)})" if parts else v.message
 
     _print_rules(violations, where, out)
     print("verdict: " + ("clean" if not violations else f"{len(violations)} violation(s)"), file=out)

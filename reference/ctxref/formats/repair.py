@@ -235,7 +235,6 @@ def _plan(imp: Imported, fmt: EventFormat, physical: list[str], records: dict[in
             _drop_event(plan, where, r, f"{r.kind.value}: {r.detail}")
         elif r.kind is RepairKind.ID_RENAMED:
             _rename_call(plan, where, fmt, physical, r, tracer.calls[r.line])
-            plan.changes.append(Change(where.before(r.line), "renamed", f"reused call id {r.call} -> {r.to}"))
         elif r.kind is RepairKind.EMPTY_REPLY_DROPPED:
             _drop_step(plan, where, log, r)
         elif r.kind is RepairKind.HALF_CALL_DROPPED:
@@ -262,7 +261,9 @@ def _plan(imp: Imported, fmt: EventFormat, physical: list[str], records: dict[in
             _drop_event(plan, where, r, f"{r.kind.value}: {r.detail}")
     for line, orig, sent in tracer.renamed_results:
         for src in where.lines(line):
-            plan.renames[src].append((orig, sent, None))
+            if src not in plan.dropped:
+                plan.renames[src].append((orig, sent, None))
+                plan.changes.append(Change(src, "renamed", f"result of the renamed call: {orig} -> {sent}"))
     return plan
 
 
@@ -325,6 +326,7 @@ def _rename_call(plan: _Plan, where: _Where, fmt: EventFormat, physical: list[st
         here = count_ids(json.loads(physical[line - 1]), fmt.id_keys, r.call)
         if k < here:
             plan.renames[line].append((r.call, r.to, k))
+            plan.changes.append(Change(line, "renamed", f"reused call id {r.call} -> {r.to}"))
             return
         k -= here
 
@@ -584,7 +586,10 @@ def _renumber(imp: Imported, output: _Output, fmt: EventFormat, plan: _Plan) -> 
             body = new_body
         else:
             body = _rewrite_ext(body, event, Compaction(summary=event.summary, upto=upto))
-        out[here] = body + ending
+        if body + ending != raw:
+            out[here] = body + ending
+            if source.line not in plan.cut_to:  # a cut compaction is already named
+                plan.changes.append(Change(source.line, "renumbered", "compaction points at the same place in the edited file"))
 
 
 def _covered_until(imp: Imported, passed: dict[int, int], upto: int) -> int:
