@@ -44,10 +44,17 @@ def ensure_env() -> None:
 def demo() -> int:
     out = os.path.join(ROOT, "out")
     os.makedirs(out, exist_ok=True)
-    target = os.path.join("out", "todolist-counterexample.jsonl")
-    code = run(os.path.join(BIN, "ctxcontract"), "verify", "--projector", "examples/todolist_bug.py:project", "-o", target, "--force")
-    # verify exits 1 when it finds a counterexample, which is what the demo shows.
-    return 0 if code == 1 else 1
+    cli = os.path.join(BIN, "ctxcontract")
+    # 1. The stateful checker finds the TodoList:3 bug in a bundled projector.
+    found = run(cli, "verify", "--projector", "examples/todolist_bug.py:project", "-o", os.path.join("out", "todolist-counterexample.jsonl"), "--force")
+    # 2. The same bug in a Kimi Code session file: the verdict by the file's own
+    #    lines, and where the request the runtime sent first differs.
+    wire = os.path.join("examples", "kimi-wire", "todolist3.jsonl")
+    checked = run(cli, "check", wire, "--request", os.path.join("examples", "kimi-wire", "todolist3-request.json"))
+    # 3. A repaired copy the runtime can load.
+    repaired = run(cli, "repair", wire, "-o", os.path.join("out", "todolist3-repaired.wire.jsonl"), "--force")
+    # verify and check exit 1 when they find something, which is what the demo shows.
+    return 0 if (found, checked, repaired) == (1, 1, 0) else 1
 
 
 def test() -> int:

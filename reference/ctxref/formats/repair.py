@@ -223,11 +223,14 @@ def _plan(imp: Imported, fmt: EventFormat, physical: list[str], records: dict[in
         closed = synthetic.get(decl, [])
         if decl in held:  # the block goes before the input that interrupted it
             slot = where.before(held[decl])
+            there = f"to just before the user input on line {slot}, which interrupted its exchange"
         elif closed:  # before the event that closed the exchange, or after a cut reply
             slot = where.after(decl) if closed[0].line == decl else where.before(closed[0].line)
+            there = f"to where its exchange was closed ({_at(where, closed[0].line)})"
         else:
             slot = max(where.after(c.result_line) for c in tracer.calls[decl] if c.result_line is not None)
-        _settle(plan, where, log, fmt, records, decl, slot, closed, tracer.calls[decl], late, used_late, orig_of)
+            there = "after the exchange's last result"
+        _settle(plan, where, log, fmt, records, decl, slot, there, closed, tracer.calls[decl], late, used_late, orig_of)
     for r in repairs:
         if r.kind in (RepairKind.SYNTHETIC_RESULT, RepairKind.LATE_NOTE, RepairKind.INPUT_HELD, RepairKind.RESULTS_REORDERED):
             continue  # above, and late results not claimed there below
@@ -275,6 +278,7 @@ def _settle(
     records: dict[int, Record],
     decl: int,
     slot: int,
+    there: str,
     closed: list[Repair],
     calls: list[_Call],
     late: dict[tuple[str, int], Repair],
@@ -301,7 +305,7 @@ def _settle(
         moving = True
         if call.result_line is not None:
             if src and plan.move(src, slot):
-                plan.changes.append(Change(src, "moved", f"result for {call.sent} put with its exchange's other results, in call order"))
+                plan.changes.append(Change(src, "moved", f"result for {call.sent} moved {there}, in call order"))
             continue
         r = synthetic.get(call.sent)
         if r is None:
@@ -309,7 +313,7 @@ def _settle(
         moved = late.get((r.call, r.line))
         if moved is not None and (src := where.only(moved.line)) and plan.move(src, slot):
             used_late.add(moved.line)
-            plan.changes.append(Change(src, "moved", f"late result for {r.call} moved up into its exchange"))
+            plan.changes.append(Change(src, "moved", f"late result for {r.call} moved {there}, in call order"))
             continue
         reason = Reason(r.detail.rsplit(": ", 1)[1])
         name = _call_name(log, decl, r.call, orig_of)
