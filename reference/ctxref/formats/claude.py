@@ -621,7 +621,7 @@ class _Reader:
 
 SESSION_ID: Final = "00000000-0000-4000-8000-000000000000"
 _T0: Final = datetime(2025, 1, 1, tzinfo=timezone.utc)
-_COMMON: Final[JSON] = {"userType": "external", "cwd": "/work/project", "sessionId": SESSION_ID, "version": "2.0.35", "gitBranch": "main"}
+_COMMON: Final[JSON] = {"userType": "external", "cwd": "/project", "sessionId": SESSION_ID, "version": "2.0.35", "gitBranch": "main"}
 _USAGE: Final[JSON] = {"input_tokens": 0, "output_tokens": 0}
 _GLUE: Final = (StepBegin, StepEnd, TurnEnd)
 

@@ -216,16 +216,14 @@ class _Reply:
     texts: list[str] = field(default_factory=list)
     calls: list[ToolCall] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
-    uuid: str = ""
 
     def empty(self) -> bool:
         return not self.texts and not self.calls
 
 
 class _Reader:
-    def __init__(self, report: ImportReport, lax: Lenience) -> None:
+    def __init__(self, report: ImportReport) -> None:
         self.report = report
-        self.lax = lax
         self.em = Emitter()
         self.history = _History()
         self.reply = _Reply()
@@ -256,7 +254,7 @@ class _Reader:
             self.em.reply("".join(r.texts), r.calls, r.lines)
         elif step_end and self.em.phase is Phase.STEP:
             self.em.reply("", (), r.lines)
-        self.reply = _Reply(uuid=r.uuid)
+        self.reply = _Reply()
 
     def record(self, rec: Record) -> None:
         obj = rec.obj
@@ -358,7 +356,6 @@ class _Reader:
         self.start(line)
         if kind == "step.begin":
             self.em.begin_step((line,))
-            self.reply = _Reply(uuid=get_str(event, "uuid", ""))
         elif kind == "tool.result":
             result = get_obj(event, "result")
             output = part_text(result.get("output", ""), "tool.result.result.output")
@@ -396,7 +393,7 @@ class KimiWireFormat:
         return first.obj.get("type") == "metadata" and "protocol_version" in first.obj
 
     def read(self, records: Iterable[Record], report: ImportReport, lax: Lenience) -> Iterator[Sourced]:
-        reader = _Reader(report, lax)
+        reader = _Reader(report)
         last = 0
         for rec in records:
             last = rec.line
