@@ -50,7 +50,9 @@ def assert_repaired(text: str, fmt: str) -> Repaired:
 @given(session_logs())
 def test_repair_of_any_session_is_complete_lossless_and_idempotent(log: tuple[Event, ...]) -> None:
     for fmt in EVENT_FORMATS:  # one generated log for every format: generation is the cost
-        assert_repaired(export_text(log, fmt), fmt)
+        text = export_text(log, fmt)
+        assert load_text(text, format=fmt).log == log  # and every format round-trips it
+        assert_repaired(text, fmt)
 
 
 @pytest.mark.parametrize("fmt", sorted(FOLDERS))

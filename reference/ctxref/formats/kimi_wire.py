@@ -159,49 +159,45 @@ def args_value(text: str) -> object:
 
 @dataclass(slots=True)
 class _History:
-    """The canonical line of each message in Kimi's history, in order.
+    """Kimi's message history, as far as ``compactedCount`` needs it.
 
-    ``compactedCount`` counts these messages; the summary of a compaction is
-    one of them.  Messages count in the order they were written.
+    ``compactedCount`` counts messages from the start of the history, where a
+    compaction's summary sits.  A later compaction always replaces the summary
+    (so does ours), so the summary is kept as a flag, and ``lines`` holds the
+    canonical line of every other message, in order (which is line order:
+    what a compaction keeps is the tail, and new messages come after it).
     """
 
     lines: list[int] = field(default_factory=list)
     prompts: list[bool] = field(default_factory=list)  # is the entry a real user prompt
-    summary: list[bool] = field(default_factory=list)
-
-    def add(self, line: int, *, prompt: bool = False, summary: bool = False) -> None:
-        self.lines.append(line)
-        self.prompts.append(prompt)
-        self.summary.append(summary)
+    summary: bool = False
 
     def feed(self, event: Event, line: int) -> None:
         if isinstance(event, (TurnPrompt, TurnSteer, Notification)):
-            self.add(line, prompt=isinstance(event, TurnPrompt))
+            self.lines.append(line)
+            self.prompts.append(isinstance(event, TurnPrompt))
         elif isinstance(event, (Assistant, ToolResult)):
-            self.add(line)
-        elif isinstance(event, Clear):
-            self.lines, self.prompts, self.summary = [], [], []
+            self.lines.append(line)
+            self.prompts.append(False)
         elif isinstance(event, Compaction):
-            self.compact(self.count(event.upto), line)
-        elif isinstance(event, Undo):
+            replaced = self.count(event.upto) - self.summary
+            del self.lines[:replaced], self.prompts[:replaced]
+            self.summary = True
+        elif isinstance(event, Clear):
+            self.lines, self.prompts, self.summary = [], [], False
+        elif isinstance(event, Undo):  # drop the tail until ``count`` prompts are gone; never the summary
             left = event.count
-            while self.lines and left and not self.summary[-1]:
+            while self.lines and left:
                 left -= self.prompts.pop()
                 self.lines.pop()
-                self.summary.pop()
 
     def upto(self, count: int) -> int:
-        """The canonical line up to which ``count`` messages reach (0: none)."""
-        return max(self.lines[:count], default=0)
+        """The canonical line up to which the first ``count`` messages reach (0: none but the summary)."""
+        return max(self.lines[: max(0, count - self.summary)], default=0)
 
     def count(self, upto: int) -> int:
-        return sum(1 for line in self.lines if line <= upto)
-
-    def compact(self, count: int, line: int) -> None:
-        del self.lines[:count], self.prompts[:count], self.summary[:count]
-        self.lines.insert(0, line)
-        self.prompts.insert(0, False)
-        self.summary.insert(0, True)
+        """How many messages, from the start, a compaction up to canonical line ``upto`` replaces."""
+        return self.summary + sum(1 for line in self.lines if line <= upto)
 
 
 # ---------------------------------------------------------------------------
