@@ -24,6 +24,7 @@ so repairing it again changes nothing.
 
 from __future__ import annotations
 
+import io
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -48,7 +49,8 @@ from ctxspec.events import (
 from ctxspec.state import Reason
 
 from ..projector import SYNTHETIC, Projector, Repair, RepairKind, _Call
-from . import EVENT_FORMATS, Imported, load_text
+from . import EVENT_FORMATS, Imported, load_text, stream
+from .base import ImportReport
 from .verdict import describe
 from .base import EventFormat, Record, count_ids, dumps, rename_ids
 
@@ -576,7 +578,7 @@ def _renumber(imp: Imported, output: _Output, fmt: EventFormat, plan: _Plan) -> 
             upto = new_line
         else:
             if after is None:  # stale compaction records may not import yet: leniently
-                after = load_text("".join(out), format=fmt.name, lenient=True)
+                after = _lenient_import("".join(out), fmt.name)
             upto = max((i for i, s in enumerate(after.sources, start=1) if s.lines and max(s.lines) <= new_line), default=1)
         raw = out[here]
         ending = raw[len(raw.rstrip("\r\n")) :]
@@ -594,6 +596,18 @@ def _renumber(imp: Imported, output: _Output, fmt: EventFormat, plan: _Plan) -> 
             out[here] = body + ending
             if source.line not in plan.cut_to:  # a cut compaction is already named
                 plan.changes.append(Change(source.line, "renumbered", "compaction points at the same place in the edited file"))
+
+
+def _lenient_import(text: str, format: str) -> Imported:
+    """What imports of an edited file whose compaction records may still be stale.
+
+    Only the events before those records matter here, so a file where nothing
+    else is readable is an empty import, not an error.
+    """
+    report = ImportReport(path="<repair>")
+    _name, events = stream(io.BytesIO(text.encode("utf-8", "surrogateescape")), report, format=format, lenient=True)
+    sources = tuple(events)
+    return Imported(format, tuple(s.event for s in sources), sources, report)
 
 
 def _covered_until(imp: Imported, passed: dict[int, int], upto: int) -> int:
