@@ -27,6 +27,7 @@ Policies (the contract leaves them to the projector; these are ours):
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -115,6 +116,7 @@ class _Call:
     result_line: int | None = None
     reason: Reason | None = None
     closed_at: int = 0
+    uses: int = 0  # this is the n-th call declared with ``orig``
 
 
 @dataclass(eq=False, slots=True)
@@ -155,8 +157,7 @@ class Projector:
         # Routing (state.route_result, kept O(1)): the open calls per id, oldest
         # first (only the pending exchange has open calls), and the latest call.
         self._open: dict[str, list[_Call]] = {}
-        self._latest: dict[str, _Call] = {}
-        self._uses: dict[str, int] = {}
+        self._latest: dict[str, _Call] = {}  # its ``uses`` counts the uses of the id
         self._used: set[str] = set()
         self._prompts: list[int] = []  # indices into _out of prompt entries
         self._cut = 0
@@ -221,7 +222,8 @@ class Projector:
     def _rename(self, orig: str, line: int) -> str:
         if orig not in self._used:
             return orig
-        candidate = f"{orig}#{self._uses.get(orig, 0) + 1}"  # its n-th use
+        latest = self._latest.get(orig)
+        candidate = f"{orig}#{(latest.uses if latest else 0) + 1}"  # its n-th use
         while candidate in self._used:
             candidate += "'"
         return candidate
@@ -260,13 +262,13 @@ class Projector:
             step = call_step(CallStatus.FREE, call_input)
             if step.to is CallStatus.DROPPED:
                 self.repairs.append(Repair(RepairKind.HALF_CALL_DROPPED, line, f"{tc.id} ({tc.name}) args {tc.args[:40]!r}", call=tc.id))
-                self._declared(_Call(line, tc.id, tc.id, tc.name, "", CallStatus.DROPPED))
+                self._declared(_Call(line, tc.id, tc.id, sys.intern(tc.name), "", CallStatus.DROPPED))
                 continue
             sent_id = self._rename(tc.id, line)
             if sent_id != tc.id:
                 self.repairs.append(Repair(RepairKind.ID_RENAMED, line, f"{tc.id} -> {sent_id}", call=tc.id, to=sent_id))
             self._used.add(sent_id)
-            call = _Call(line, tc.id, sent_id, tc.name, tc.args, step.to, reason=step.reason, closed_at=line if step.to is CallStatus.CLOSED else 0)
+            call = _Call(line, tc.id, sent_id, sys.intern(tc.name), tc.args, step.to, reason=step.reason, closed_at=line if step.to is CallStatus.CLOSED else 0)
             self._declared(call)
             sent.append(call)
         if not sent and not event.text:
@@ -284,7 +286,8 @@ class Projector:
             self._flush(ex, line)
 
     def _declared(self, call: _Call) -> None:
-        self._uses[call.orig] = self._uses.get(call.orig, 0) + 1
+        latest = self._latest.get(call.orig)
+        call.uses = (latest.uses if latest else 0) + 1
         self._latest[call.orig] = call
         if call.status is CallStatus.OPEN:
             self._open.setdefault(call.orig, []).append(call)
