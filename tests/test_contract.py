@@ -242,3 +242,18 @@ def test_c12_a_projector_that_raises() -> None:
         raise KeyError("TodoList:3")
 
     assert [v.rule for v in check_session(LOG, broken)] == ["C12"]
+
+
+def test_check_messages_reports_only_the_message_level_rules() -> None:
+    """MESSAGE_RULES (what `check` lists for a message file) names every rule check_messages can report."""
+    from pathlib import Path
+
+    from ctxref.mutants import MUTANTS
+    from ctxspec.contract import MESSAGE_RULES
+    from ctxspec.events import load_log
+
+    seen: set[str] = set()
+    for name, mutant in MUTANTS.items():
+        log = load_log(str(Path(__file__).parent / "regressions" / f"{name}.jsonl"))
+        seen |= {v.rule for v in check_messages(mutant.project(log))}
+    assert seen and seen <= set(MESSAGE_RULES)

@@ -180,6 +180,14 @@ def test_hostile_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         load(str(tmp_path))
 
 
+def test_a_field_no_event_can_hold_is_a_bad_line(tmp_path: Path) -> None:
+    """An empty call id passes the type check but no call can have it."""
+    call = loop({"type": "tool.call", "stepUuid": "s", "toolCallId": "", "name": "Shell", "args": {}})
+    text = wire(prompt("x"), loop({"type": "step.begin", "uuid": "s", "turnId": "1", "step": 1}), call)
+    assert ":4: context.append_loop_event: call.id: must not be empty" in one_line_error(text, tmp_path)
+    assert [u.line for u in load_text(text, lenient=True).report.unreadable] == [4]
+
+
 def test_a_truncated_last_line_is_skipped_and_noted() -> None:
     text = wire(prompt("x")) + '{"type":"turn.pro'
     imp = load_text(text)
@@ -224,7 +232,7 @@ def mutate(draw: st.DrawFn) -> str:
             if how == "drop-key":
                 del target[key]
             else:
-                target[key] = draw(st.sampled_from([None, 7, [], {}, "s", True]))
+                target[key] = draw(st.sampled_from([None, 7, [], {}, "s", "", True]))
             lines[i] = json.dumps(obj)
     return "\n".join(lines) + "\n"
 

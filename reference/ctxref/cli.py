@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Final, NoReturn, TextIO
 
 from ctxspec.checker import PROFILES, find_counterexample, json_projector, register_profiles
-from ctxspec.contract import RULES, Violation, check_session
+from ctxspec.contract import MESSAGE_RULES, RULES, Violation, check_session
 from ctxspec.errors import ContractViolation, CtxError, InvalidLog
 from ctxspec.events import Event, dumps_log, load_log
 from ctxspec.messages import Message, messages_to_openai, to_openai
@@ -33,7 +33,7 @@ from .formats import EVENT_FORMATS, detect_file, export_text, load, read_text
 from .formats.base import ImportReport
 from .formats.messages import MESSAGE_FORMATS, check_messages_file, export_messages, load_messages, repair_messages_file, sniff_messages
 from .formats.repair import repair_text
-from .formats.verdict import Verdict, check_file, first_difference
+from .formats.verdict import Verdict, check_file, request_difference
 from .mutants import MUTANTS, Mutant
 from .projector import Projector, project
 
@@ -126,10 +126,6 @@ def _print_violations(violations: Sequence[Violation], out: TextIO) -> None:
 # -- commands ----------------------------------------------------------------
 
 
-#: The rules a message list can be checked against without its event log.
-MESSAGE_RULES: Final = ("C1", "C2", "C3", "C10")
-
-
 def _print_rules(violations: Sequence[Violation], where: Callable[[Violation], str], out: TextIO, codes: Sequence[str] = tuple(RULES)) -> None:
     shown = {*codes, *(v.rule for v in violations)}  # never hide a finding
     for code in (c for c in RULES if c in shown):
@@ -184,7 +180,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
 def _diff_request(path: str, verdict: Verdict, out: TextIO) -> int:
     captured = load_messages(path)
     got = tuple(zip(captured.messages, captured.lines))
-    diff = first_difference(verdict.messages, got)
+    diff = request_difference(verdict.messages, got)
     print(f"captured request {path} ({captured.format}, {len(got)} messages) against the reference projection:", file=out)
     if diff is None:
         print("  the same messages", file=out)

@@ -83,6 +83,9 @@ Projector = Callable[[Sequence[Event]], Sequence[Message]]
 # Message-level rules: C1, C2, C3 (uniqueness), C10 (shape).
 # ---------------------------------------------------------------------------
 
+#: The rules :func:`check_messages` checks: those a message list can be judged by without its log.
+MESSAGE_RULES: Final = ("C1", "C2", "C3", "C10")
+
 
 def _blocks(messages: Sequence[Message]) -> dict[int, int]:
     """For each tool message index, the index of the assistant message owning its block (-1: none)."""

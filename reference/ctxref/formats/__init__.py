@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import IO
 from dataclasses import dataclass
 
-from ctxspec.errors import InvalidLog
+from ctxspec.errors import InvalidEvent, InvalidLog
 from ctxspec.events import Event
 
 from .base import EventFormat, FieldError, ImportReport, Lenience, Record, Sourced, open_input, read_records
@@ -78,15 +78,20 @@ def stream(handle: IO[bytes], report: ImportReport, *, format: str | None = None
     if fmt is None:
         raise InvalidLog(f"unknown event format {format!r}", path=report.path)
 
+    at = first.line
+
     def all_records() -> Iterator[Record]:
+        nonlocal at
         yield first
-        yield from records
+        for rec in records:
+            at = rec.line
+            yield rec
 
     def events() -> Iterator[Sourced]:
         try:
             yield from fmt.read(all_records(), report, lax)
-        except FieldError as exc:  # an importer that does not catch its own field errors
-            raise InvalidLog(str(exc), path=report.path) from None
+        except (FieldError, InvalidEvent) as exc:  # an importer that let a bad field through: the last record read
+            raise InvalidLog(str(exc), line=at, path=report.path) from None
 
     return format, events()
 

@@ -302,6 +302,11 @@ class Sourced:
         return self.lines[0] if self.lines else 0
 
 
+#: The events :class:`Emitter` adds on its own: an importer infers them again
+#: from the records around them, wherever those records go.
+GLUE: Final = (StepBegin, StepEnd, StepError, TurnEnd)
+
+
 class Emitter:
     """Builds a canonical log the phase table accepts from a runtime's records.
 

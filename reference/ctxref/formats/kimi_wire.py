@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from ctxspec.errors import InvalidEvent
 from ctxspec.events import (
     Assistant,
     Clear,
@@ -396,7 +397,7 @@ class KimiWireFormat:
             mark, reply = reader.em.mark(), reader.reply
             try:
                 reader.record(rec)
-            except FieldError as exc:
+            except (FieldError, InvalidEvent) as exc:  # a field an event cannot hold, e.g. an empty id
                 reader.em.rollback(mark)  # a half-read record leaves nothing behind
                 reader.reply = reply
                 lax.bad(rec.line, f"{rec.obj.get('type', 'record')}: {exc}")
@@ -405,7 +406,7 @@ class KimiWireFormat:
         try:
             reader.flush()
             reader.start(last)
-        except FieldError as exc:
+        except (FieldError, InvalidEvent) as exc:
             lax.bad(last, str(exc))
         yield from reader.take()
 

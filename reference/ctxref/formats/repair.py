@@ -36,21 +36,18 @@ from ctxspec.events import (
     Assistant,
     Compaction,
     Event,
-    Notification,
     Resume,
     StepBegin,
     StepEnd,
     StepError,
     ToolResult,
-    TurnEnd,
-    TurnSteer,
     event_to_dict,
 )
-from ctxspec.state import Reason
+from ctxspec.state import EVENT_KINDS, PHASE_TABLE, Phase, Reason
 
 from ..projector import SYNTHETIC, Projector, Repair, RepairKind, _Call
 from . import EVENT_FORMATS, Imported, load_text, stream
-from .base import ImportReport
+from .base import GLUE, ImportReport
 from .verdict import describe
 from .base import EventFormat, Record, count_ids, dumps, rename_ids
 
@@ -369,6 +366,14 @@ def _drop_event(plan: _Plan, where: _Where, r: Repair, why: str) -> None:
         plan.left.append(r)
 
 
+#: Event kinds that leave a step where it is, in flight or replied (the phase table says which).
+_STEP_NEUTRAL: Final = frozenset(k for k in EVENT_KINDS if PHASE_TABLE[Phase.STEP][k] is Phase.STEP and PHASE_TABLE[Phase.REPLIED][k] is Phase.REPLIED)
+
+
+def _keeps_step(event: Event | None) -> bool:
+    return event is not None and event.type in _STEP_NEUTRAL
+
+
 def _step_of(log: Sequence[Event], end: int) -> int:
     """The canonical line of the step.begin a step end at ``end`` ends (0: none)."""
     for c in range(end - 1, 0, -1):
@@ -385,33 +390,28 @@ def _drop_step(plan: _Plan, where: _Where, log: Sequence[Event], r: Repair) -> N
     When such glue ended the previous step, the dropped step's own end stays
     to end that one.
     """
-    neutral = (ToolResult, TurnSteer, Notification, Compaction)  # they do not move the phase
-    glue = (StepBegin, StepEnd, TurnEnd)
     before = r.line - 1
-    while isinstance(_event(log, before), neutral):
+    while _keeps_step(_event(log, before)):
         before -= 1
     group = [before, r.line] if isinstance(_event(log, before), StepBegin) else [r.line]
 
-    def others(group: list[int]) -> tuple[set[int], list[Event]]:
+    def around(group: list[int]) -> tuple[set[int], list[tuple[int, Event]]]:
+        """The input lines of ``group``, and the other events on those lines."""
         lines = {line for c in group for line in where.lines(c)}
-        return lines, [s.event for c, s in enumerate(where.imp.sources, start=1) if set(s.lines) & lines and c not in group]
+        return lines, [(c, s.event) for c, s in enumerate(where.imp.sources, start=1) if set(s.lines) & lines and c not in group]
 
-    def rest_at(group: list[int]) -> list[tuple[int, Event]]:
-        lines = {line for c in group for line in where.lines(c)}
-        return [(c, s.event) for c, s in enumerate(where.imp.sources, start=1) if set(s.lines) & lines and c not in group]
-
-    lines, rest = others(group)
-    if not lines or not all(isinstance(e, glue) for e in rest):
+    lines, rest = around(group)
+    if not lines or not all(isinstance(e, GLUE) for _c, e in rest):
         plan.left.append(r)
         return
     after = r.line + 1
-    while isinstance(_event(log, after), neutral):
+    while _keeps_step(_event(log, after)):
         after += 1
     plan.dropped_steps.add(group[0])
-    ends_live_step = any(isinstance(e, StepEnd) and _step_of(log, c) not in plan.dropped_steps for c, e in rest_at(group))
+    ends_live_step = any(isinstance(e, StepEnd) and _step_of(log, c) not in plan.dropped_steps for c, e in rest)
     if isinstance(_event(log, after), (StepEnd, StepError)) and not ends_live_step:
-        wider, wider_rest = others([*group, after])
-        if all(isinstance(e, glue) for e in wider_rest):
+        wider, wider_rest = around([*group, after])
+        if all(isinstance(e, GLUE) for _c, e in wider_rest):
             lines = wider
     for line in sorted(lines):
         plan.drop(line, "empty reply dropped (nothing in it could be sent)")

@@ -146,7 +146,7 @@ def _short(m: Message) -> str:
     return f"a {m.role} message: {m.text[:60]!r}"
 
 
-def first_difference(expected: Sequence[tuple[Message, int]], got: Sequence[tuple[Message, int]]) -> Difference | None:
+def request_difference(expected: Sequence[tuple[Message, int]], got: Sequence[tuple[Message, int]]) -> Difference | None:
     """Where a captured request first differs from the reference projection."""
     for i in range(max(len(expected), len(got))):
         e = expected[i] if i < len(expected) else None
