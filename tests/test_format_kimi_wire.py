@@ -279,3 +279,17 @@ def test_todolist3_projection_names_the_line_of_the_result() -> None:
     verdict = check_file(str(EXAMPLES / "todolist3.jsonl"))
     tool = [(m, line) for m, line in verdict.messages if m.role == "tool"]
     assert len(tool) == 1 and tool[0][1] == 14
+
+
+def test_the_fuzz_property_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An importer that lets a foreign exception out is caught by the mutated-files property."""
+    original = kimi._Reader.loop_event
+
+    def careless(self: kimi._Reader, event: dict[str, object], line: int) -> None:
+        if event.get("type") == "tool.result" and not isinstance(event.get("result"), dict):
+            raise KeyError("result")  # a bug: not the importer's own error
+        original(self, event, line)
+
+    monkeypatch.setattr(kimi._Reader, "loop_event", careless)
+    with pytest.raises(KeyError):
+        test_mutated_files_raise_only_invalid_log()
