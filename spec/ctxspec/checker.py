@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from hypothesis import HealthCheck, Phase as HPhase, settings
 from hypothesis import strategies as st
@@ -43,12 +43,28 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+#: Hypothesis's health checks on generation speed and size.  A session is a
+#: long program of dependent draws by design, so they fire on honest inputs.
+SESSION_HEALTH_CHECKS: Final = (HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much)
+
+
+def session_settings(**overrides: Any) -> settings:
+    """Hypothesis settings fit for generating sessions in your own test suite.
+
+    The generation-speed health checks are off and there is no deadline
+    (a projector may be slow on its first call); pass any other setting::
+
+        @session_settings(max_examples=50)
+        @given(session_logs())
+        def test_my_projector(log): ...
+    """
+    return settings(**{"suppress_health_check": SESSION_HEALTH_CHECKS, "deadline": None, **overrides})
+
+
 def register_profiles() -> None:
     """Register the ``ci``, ``dev`` and ``fuzz`` profiles with Hypothesis."""
     for name, kw in PROFILES.items():
-        settings.register_profile(
-            name, report_multiple_bugs=False, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much], **kw
-        )
+        settings.register_profile(name, session_settings(report_multiple_bugs=False, **kw))
 
 
 class StepCheck(Protocol):

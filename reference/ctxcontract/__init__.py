@@ -1,0 +1,125 @@
+"""ctxcontract: the context contract of LLM agent runtimes.
+
+The public API, in one place.  Everything else (``ctxspec``, the model;
+``ctxref``, the reference implementation) is behind it and may change.
+
+Reading and checking a runtime's session file::
+
+    >>> import ctxcontract
+    >>> verdict = ctxcontract.check_file("examples/kimi-wire/todolist3.jsonl")  # doctest: +SKIP
+    >>> [h.rule for h in verdict.hazards]                                         # doctest: +SKIP
+    ['C5', ...]
+
+Projecting a canonical log, and checking a projector of your own::
+
+    >>> log = ctxcontract.parse_log('{"type": "session.meta", "format": 1}\\n')
+    >>> ctxcontract.project(log)
+    ()
+    >>> ctxcontract.check_session(log, ctxcontract.project)
+    []
+
+The strategies and the stateful checker (``session_logs``,
+``contract_machine``, ``find_counterexample``, ...) need Hypothesis, and
+``prove_report`` needs Z3; they are imported on first use, so that
+``import ctxcontract`` and the file commands start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from ctxref.formats import Imported, detect_format, load
+from ctxref.formats.messages import LoadedMessages, check_messages_file, load_messages
+from ctxref.formats.repair import Change, Repaired, repair_text
+from ctxref.formats.verdict import Hazard, Verdict, check_file
+from ctxref.projector import Projector, project, project_json
+from ctxspec.contract import RULES, Rule, Violation, check_messages, check_projection, check_session
+from ctxspec.errors import ContractViolation, CtxError, InvalidEvent, InvalidLog
+from ctxspec.events import Event, dumps_log, event_from_dict, event_to_dict, load_log, parse_log
+from ctxspec.messages import Message, messages_from_openai, messages_to_openai
+
+if TYPE_CHECKING:  # imported lazily at run time: see __getattr__
+    from ctxspec.checker import contract_machine, find_counterexample, json_projector, register_profiles, run_machine, session_settings
+    from ctxspec.strategies import session_logs
+    from ctxspec.z3model import prove_report
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "__version__",
+    # reading and checking files
+    "check_file",
+    "Verdict",
+    "Hazard",
+    "check_messages_file",
+    "load_messages",
+    "LoadedMessages",
+    "detect_format",
+    "load",
+    "Imported",
+    # repairing them
+    "repair_text",
+    "Repaired",
+    "Change",
+    # the canonical log and the messages
+    "Event",
+    "parse_log",
+    "load_log",
+    "dumps_log",
+    "event_from_dict",
+    "event_to_dict",
+    "Message",
+    "messages_from_openai",
+    "messages_to_openai",
+    # projecting
+    "project",
+    "Projector",
+    "project_json",
+    # the contract
+    "RULES",
+    "Rule",
+    "Violation",
+    "check_session",
+    "check_projection",
+    "check_messages",
+    # the strategies and the checker (Hypothesis), the proof (Z3)
+    "session_logs",
+    "session_settings",
+    "contract_machine",
+    "run_machine",
+    "find_counterexample",
+    "json_projector",
+    "register_profiles",
+    "prove_report",
+    # errors
+    "CtxError",
+    "InvalidLog",
+    "InvalidEvent",
+    "ContractViolation",
+]
+
+#: Names imported on first use, and the module each comes from.
+_LAZY = {
+    "session_logs": "ctxspec.strategies",
+    "session_settings": "ctxspec.checker",
+    "contract_machine": "ctxspec.checker",
+    "run_machine": "ctxspec.checker",
+    "find_counterexample": "ctxspec.checker",
+    "json_projector": "ctxspec.checker",
+    "register_profiles": "ctxspec.checker",
+    "prove_report": "ctxspec.z3model",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ctxcontract' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
