@@ -42,7 +42,7 @@ class InvalidLog(CtxError):
         return InvalidLog(self.message, line=self.line, path=path)
 
     def one_line(self) -> str:
-        where = self.path or "<log>"
+        where = "<stdin>" if self.path == "-" else (self.path or "<log>")
         if self.line is not None:
             where = f"{where}:{self.line}"
         return f"{where}: {self.message}"

@@ -126,6 +126,16 @@ def detect_file(path: str) -> str:
     return name
 
 
+def detect_format(path: str) -> str:
+    """The format of the session file at ``path``: a message format, else an event format.
+
+    Raises a one-line :class:`InvalidLog` when it is neither.
+    """
+    from .messages import sniff_messages
+
+    return sniff_messages(path) or detect_file(path)
+
+
 def read_text(path: str, *, lenient: bool = False) -> str:
     """A whole session file as text, or a one-line :class:`InvalidLog`.
 

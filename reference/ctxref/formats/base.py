@@ -24,8 +24,13 @@ What it must not know: any one format's field names.
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
+import os
+import shutil
+import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +61,12 @@ from ctxspec.state import Phase, Refusal, next_phase
 
 #: The longest line read; longer lines are refused without reading them whole.
 MAX_LINE_BYTES: Final = 64 * 1024 * 1024
+#: The UTF-8 byte order mark: accepted before the first line, and noted.
+BOM: Final = b"\xef\xbb\xbf"
+#: The gzip magic number: a compressed file is named as such, not misread.
+GZIP_MAGIC: Final = b"\x1f\x8b"
+#: The path that means standard input.
+STDIN: Final = "-"
 
 JSON = dict[str, object]
 
@@ -163,6 +174,9 @@ def read_records(handle: IO[bytes], report: ImportReport, *, lenient: bool = Fal
         if raw is None:
             lax.bad(number, f"line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB")
             continue
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM) :]
+            report.notes.append(Skipped(1, "UTF-8 byte order mark before the first record (ignored here; a runtime that parses lines with JSON.parse would not)"))
         if previous is not None:
             record = _parse(*previous, last=False, lax=lax)
             if record is not None:
@@ -201,9 +215,17 @@ def _parse(number: int, raw: bytes, ended: bool, *, last: bool, lax: Lenience) -
 
 
 def open_input(path: str) -> IO[bytes]:
-    """Open a file for reading, or raise a one-line :class:`InvalidLog`."""
+    """Open a session file for reading, or raise a one-line :class:`InvalidLog`.
+
+    ``-`` is standard input.  It is read once, into a temporary copy that is
+    removed when the process exits, so that detection and import can each
+    read it from the start (stdin may be a pipe).  A gzip-compressed file is
+    named as such: the runtimes write and load plain JSON, so a repaired copy
+    must be plain too, and a pipe (``gunzip -c F | ctxcontract check -``)
+    reads it without a stored plain copy.
+    """
     try:
-        return open(path, "rb")
+        handle: IO[bytes] = open(_stdin_copy() if path == STDIN else path, "rb")
     except IsADirectoryError:
         raise InvalidLog("is a directory, not a session file", path=path) from None
     except FileNotFoundError:
@@ -212,6 +234,40 @@ def open_input(path: str) -> IO[bytes]:
         raise InvalidLog("permission denied", path=path) from None
     except OSError as exc:
         raise InvalidLog(f"cannot be read: {exc.strerror}", path=path) from None
+    try:
+        head = handle.peek(2)[:2] if hasattr(handle, "peek") else b""
+    except OSError as exc:
+        handle.close()
+        raise InvalidLog(f"cannot be read: {exc.strerror}", path=path) from None
+    if head == GZIP_MAGIC:
+        handle.close()
+        name = "FILE" if path == STDIN else path
+        raise InvalidLog(f"gzip-compressed, not a session file; decompress it first (gunzip -c {name} | ctxcontract check -)", line=1, path=path)
+    return handle
+
+
+_stdin_path: str | None = None
+
+
+def _stdin_copy() -> str:
+    """A temporary file holding all of standard input (read on first use only)."""
+    global _stdin_path
+    if _stdin_path is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise InvalidLog("standard input is a terminal: pipe a file in, or name one", path=STDIN)
+        fd, name = tempfile.mkstemp(prefix="ctxcontract-stdin-", suffix=".partial")
+        atexit.register(_remove, name)
+        with os.fdopen(fd, "wb") as copy:
+            shutil.copyfileobj(sys.stdin.buffer, copy, 1024 * 1024)
+        _stdin_path = name
+    return _stdin_path
+
+
+def _remove(name: str) -> None:
+    try:
+        os.unlink(name)
+    except OSError:
+        pass
 
 
 def records_of_text(text: str, report: ImportReport | None = None, *, lenient: bool = False) -> list[Record]:

@@ -143,7 +143,7 @@ def sniff_messages(path: str) -> str | None:
     with open_input(path) as handle:
         first = b""
         while not first.strip():
-            first = handle.readline(_base.MAX_LINE_BYTES + 1)
+            first = handle.readline(_base.MAX_LINE_BYTES + 1).removeprefix(_base.BOM)
             if not first:
                 return None
         head = first.lstrip()
@@ -163,13 +163,42 @@ def sniff_messages(path: str) -> str | None:
                 return None  # JSON Lines of some other kind
             return _classify(obj)
         handle.seek(0)
-        data = handle.read(_base.MAX_LINE_BYTES + 1)
+        data = handle.read(_base.MAX_LINE_BYTES + 1).removeprefix(_base.BOM)
     if len(data) > _base.MAX_LINE_BYTES:
         return None
     try:
         return _classify(json.loads(data.decode("utf-8")))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
+
+
+def _undetected(path: str) -> InvalidLog:
+    """Why the file at ``path`` is no message list: its real problem, in one line."""
+    with open_input(path) as handle:
+        data = handle.read(_base.MAX_LINE_BYTES + 1).removeprefix(_base.BOM)
+    known = " (known: " + ", ".join(MESSAGE_FORMATS) + ")"
+    if not data.strip():
+        return InvalidLog("empty file: no messages", path=path)
+    if len(data) > _base.MAX_LINE_BYTES:
+        return InvalidLog("cannot tell the message format: too big for one request document" + known, path=path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return InvalidLog(f"not UTF-8 (byte {exc.start + 1} of the file)", line=data[: exc.start].count(b"\n") + 1, path=path)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()):
+            return InvalidLog(f"truncated JSON: the document ends before it is complete ({exc.msg})", line=exc.lineno, path=path)
+        return InvalidLog(f"malformed JSON: {exc.msg} at column {exc.colno}", line=exc.lineno, path=path)
+    except RecursionError:
+        return InvalidLog("JSON nested too deeply", line=1, path=path)
+    if isinstance(doc, dict):
+        keys = ", ".join(repr(k) for k in list(doc)[:6]) or "none"
+        got = f"an object whose 'messages' is {_base._jtype(doc['messages'])}" if "messages" in doc else f"an object with no 'messages' array (keys: {keys})"
+    else:
+        got = _base._jtype(doc)
+    return InvalidLog(f"not a request: expected a JSON array of messages or an object with a 'messages' array, got {got}" + known, line=1, path=path)
 
 
 def _classify(doc: object) -> str | None:
@@ -203,7 +232,7 @@ def load_messages(path: str, format: str | None = None, *, lenient: bool = False
     if format is None:
         format = sniff_messages(path)
         if format is None:
-            raise InvalidLog("cannot tell the message format (known: " + ", ".join(MESSAGE_FORMATS) + ")", path=path)
+            raise _undetected(path)
     if format not in MESSAGE_FORMATS:
         raise InvalidLog(f"unknown message format {format!r} (known: {', '.join(MESSAGE_FORMATS)})", path=path)
     report = ImportReport(path=path)
@@ -417,7 +446,7 @@ def _member_starts(text: str, i: int) -> dict[str, int]:
 
 def _read_document(handle: IO[bytes], report: ImportReport) -> tuple[str, object]:
     limit = _base.MAX_LINE_BYTES
-    data = handle.read(limit + 1)
+    data = handle.read(limit + 1).removeprefix(_base.BOM)
     if len(data) > limit:
         raise InvalidLog(f"larger than {limit:,} bytes: too big for one request document", path=report.path)
     try:
@@ -768,7 +797,7 @@ def _repair(loaded: LoadedMessages, data: bytes) -> tuple[str, list[str], list[V
     if loaded.format == "kimi-context":
         text, changes = _repair_kimi(loaded, data)
     else:
-        text, changes = _repair_document(loaded, data.decode("utf-8"))
+        text, changes = _repair_document(loaded, data.removeprefix(_base.BOM).decode("utf-8"))
     if not text.strip():  # every line removed: an empty context.jsonl is a fresh session
         return text, changes, []
     again = load_messages_text(text, loaded.format, path=f"{loaded.report.path} (repaired)")
