@@ -34,13 +34,13 @@ from ctxref.formats.messages import LoadedMessages, check_messages_file, load_me
 from ctxref.formats.repair import Change, Repaired, repair_text
 from ctxref.formats.verdict import Hazard, Verdict, check_file
 from ctxref.projector import Projector, project, project_json
-from ctxspec.contract import RULES, Rule, Violation, check_messages, check_projection, check_session
+from ctxspec.contract import RULES, Rule, Violation, check_messages, check_projection, check_session, json_projector
 from ctxspec.errors import ContractViolation, CtxError, InvalidEvent, InvalidLog
 from ctxspec.events import Event, dumps_log, event_from_dict, event_to_dict, load_log, parse_log
 from ctxspec.messages import Message, messages_from_openai, messages_to_openai
 
 if TYPE_CHECKING:  # imported lazily at run time: see __getattr__
-    from ctxspec.checker import contract_machine, find_counterexample, json_projector, register_profiles, run_machine, session_settings
+    from ctxspec.checker import contract_machine, find_counterexample, register_profiles, run_machine, session_settings
     from ctxspec.strategies import session_logs
     from ctxspec.z3model import prove_report
 
@@ -106,7 +106,6 @@ _LAZY = {
     "contract_machine": "ctxspec.checker",
     "run_machine": "ctxspec.checker",
     "find_counterexample": "ctxspec.checker",
-    "json_projector": "ctxspec.checker",
     "register_profiles": "ctxspec.checker",
     "prove_report": "ctxspec.z3model",
 }

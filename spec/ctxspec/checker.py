@@ -19,7 +19,6 @@ raises :class:`~ctxspec.errors.ContractViolation`, which carries the log.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
@@ -28,19 +27,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
 from .contract import Incremental, Projector, SessionChecker, check_session
-from .errors import ContractViolation, InvalidLog, RefinementError
-from .events import Event, event_to_dict
-from .messages import Message, messages_from_openai
+from .contract import json_projector as json_projector  # re-exported: it lived here first
+from .profiles import PROFILES as PROFILES
+from .errors import ContractViolation, RefinementError
+from .events import Event
 from .shrink import minimize
 from .strategies import LogBuilder, swarms
 
-#: Hypothesis profiles.  ``ci`` is loaded when ``CI=true`` (Hypothesis's own
-#: convention); ``dev`` is the local default; ``fuzz`` is the long run.
-PROFILES: dict[str, dict[str, Any]] = {
-    "ci": dict(max_examples=1000, stateful_step_count=40, derandomize=True, database=None, deadline=None, print_blob=True),
-    "dev": dict(max_examples=200, stateful_step_count=40, deadline=None),
-    "fuzz": dict(max_examples=10_000, stateful_step_count=60, deadline=None),
-}
 
 
 #: Hypothesis's health checks on generation speed and size.  A session is a
@@ -80,11 +73,14 @@ def contract_machine(
     flags: bool = True,
     max_calls: int = 3,
     step_check: Callable[[], StepCheck] | None = None,
+    on_program: Callable[[int], None] | None = None,
 ) -> type[RuleBasedStateMachine]:
     """A state machine class that checks ``projector`` against the contract.
 
     ``step_check``, if given, makes an object whose ``feed(event)`` runs after
     every event and returns failures (a refinement check, for instance).
+    ``on_program``, if given, is called at the end of every program with the
+    number of events it ran (progress reports count programs with it).
     """
 
     class ContextContract(RuleBasedStateMachine):
@@ -117,6 +113,8 @@ def contract_machine(
             self._take(event)
 
         def teardown(self) -> None:
+            if on_program is not None:
+                on_program(len(self.builder.log))
             if self.failed or not self.builder.log:
                 return
             found = self.checker.finish()
@@ -139,6 +137,7 @@ def find_counterexample(
     flags: bool = True,
     profile: str = "ci",
     hypothesis_shrink: bool = False,
+    on_program: Callable[[int], None] | None = None,
     **overrides: Any,
 ) -> ContractViolation | None:
     """The shrunk failing session for ``projector``, or ``None`` if none was found.
@@ -149,7 +148,7 @@ def find_counterexample(
     log-level pass, which takes milliseconds (``benchmarks/``).
     """
     register_profiles()
-    machine = contract_machine(projector, incremental=incremental, flags=flags)
+    machine = contract_machine(projector, incremental=incremental, flags=flags, on_program=on_program)
     phases = [HPhase.generate, HPhase.shrink] if hypothesis_shrink else [HPhase.generate]
     try:
         run_machine(machine, profile, phases=phases, **overrides)
@@ -169,21 +168,3 @@ def shrink_violation(
 
     log = minimize(exc.log, fails)
     return ContractViolation(check_session(log, projector, incremental=incremental, flags=flags), log)
-
-
-JsonProjector = Callable[[list[dict[str, object]]], object]
-
-
-def json_projector(fn: JsonProjector) -> Projector:
-    """Adapt a projector over JSON (event dicts -> OpenAI message dicts)."""
-
-    def project(log: Sequence[Event]) -> Sequence[Message]:
-        dicts = [json.loads(json.dumps(event_to_dict(e))) for e in log]  # fresh copies each call
-        out = fn(dicts)
-        try:
-            return messages_from_openai(out)
-        except InvalidLog as exc:
-            raise InvalidLog(f"the projector returned a malformed message list: {exc.message}") from None
-
-    project.__name__ = getattr(fn, "__name__", "projector")
-    return project

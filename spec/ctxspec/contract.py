@@ -15,14 +15,16 @@ the original text.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from .events import Event, delete_lines
+from .errors import InvalidLog
+from .events import Event, delete_lines, event_to_dict
 from .ledger import Call, Item, Kind, Ledger, ledger_of
-from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, messages_from_openai
 from .state import REWRITE_KINDS, CallStatus, Reason
 
 
@@ -507,3 +509,25 @@ def check_session(
         if found:
             return found
     return checker.finish()
+
+
+# ---------------------------------------------------------------------------
+# Projectors that speak JSON.
+# ---------------------------------------------------------------------------
+
+JsonProjector = Callable[[list[dict[str, object]]], object]
+
+
+def json_projector(fn: JsonProjector) -> Projector:
+    """Adapt a projector over JSON (event dicts -> OpenAI message dicts)."""
+
+    def project(log: Sequence[Event]) -> Sequence[Message]:
+        dicts = [json.loads(json.dumps(event_to_dict(e))) for e in log]  # fresh copies each call
+        out = fn(dicts)
+        try:
+            return messages_from_openai(out)
+        except InvalidLog as exc:
+            raise InvalidLog(f"the projector returned a malformed message list: {exc.message}") from None
+
+    project.__name__ = getattr(fn, "__name__", "projector")
+    return project
