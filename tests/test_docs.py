@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import doctest
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,6 +69,26 @@ def test_jsonl_examples_project_as_documented(path: Path, body: str, end: int) -
 @pytest.mark.parametrize("path, body, end", blocks("python test"))
 def test_python_examples_run(path: Path, body: str, end: int) -> None:
     exec(compile(body, f"{path.name}@{end}", "exec"), {"__name__": "docs_example"})
+
+
+PYTEST_FILES = blocks("python pytest")
+
+
+def test_docs_have_a_pytest_file() -> None:
+    assert PYTEST_FILES
+
+
+@pytest.mark.parametrize("path, body, end", PYTEST_FILES, ids=[f"{p.name}:{e}" for p, _, e in PYTEST_FILES])
+def test_pytest_examples_pass_under_plain_pytest(path: Path, body: str, end: int, tmp_path: Path) -> None:
+    """Run as a user runs it: its own folder, no conftest of ours, plain pytest.
+
+    (tests/test_wheel.py runs the same file against the installed wheel.)
+    """
+    (tmp_path / "test_example.py").write_text(body, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HYPOTHESIS", "PYTEST"))}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_example.py"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"\b2 passed\b", proc.stdout), proc.stdout
 
 
 def test_contract_doc_has_every_rule_and_cites_real_tests() -> None:
