@@ -264,12 +264,14 @@ def _signals_caught() -> Iterator[_Guard]:
         yield guard  # signal.signal works only in the main thread; no handlers here
         return
     previous: dict[int, Handler] = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        current = signal.getsignal(signum)
-        if _takes_over(signum, current):
-            previous[signum] = current
-            signal.signal(signum, guard.on_signal)
+    guard.holding = True  # a signal while installing waits, then restores what was there
     try:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            current = signal.getsignal(signum)
+            if _takes_over(signum, current):
+                previous[signum] = current
+                signal.signal(signum, guard.on_signal)
+        guard.release()
         yield guard
     finally:
         guard.holding = True
