@@ -91,9 +91,8 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content, fragment",
     [
-        ("", ":1: empty file"),
-        ('{"type":"session.meta","version":1}\n{"type":"step.end"}\n', ":2: step.end refused in phase idle"),
-        ('{"type":"session.meta","version":1}\n{"type":"turn.prompt","text":"x"', ":2: truncated last line"),
+        ("", "bad.jsonl: empty file"),
+        ('{"type":"session.meta","version":1}\n{"type":"step.end"}\n', "bad.jsonl:2: step.end cannot happen in phase idle"),
     ],
 )
 def test_bad_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, fragment: str) -> None:
@@ -102,6 +101,14 @@ def test_bad_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: s
     code, _ = run("project", str(bad))
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_a_torn_last_line_is_skipped_as_runtimes_do_and_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torn = tmp_path / "torn.jsonl"
+    torn.write_text('{"type":"session.meta","version":1}\n{"type":"turn.prompt","text":"x"', encoding="utf-8")
+    code, out = run("project", str(torn))
+    assert code == 0 and json.loads(out) == []
+    assert capsys.readouterr().err == f"ctxcontract: note: {torn}: line 2: truncated last line skipped (the writer stopped mid-line)\n"
 
 
 def test_project_writes_atomically_and_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,10 +18,10 @@ Projecting a canonical log, and checking a projector of your own::
     >>> ctxcontract.check_session(log, ctxcontract.project)
     []
 
-The strategies and the stateful checker (``session_logs``,
-``contract_machine``, ``find_counterexample``, ...) need Hypothesis, and
-``prove_report`` needs Z3; they are imported on first use, so that
-``import ctxcontract`` and the file commands start fast.
+Every name is imported on first use: ``import ctxcontract`` costs nothing,
+and only the strategies and the checker (``session_logs``,
+``contract_machine``, ``find_counterexample``, ...) import Hypothesis, only
+``prove_report`` imports Z3.
 """
 
 from __future__ import annotations
@@ -29,18 +29,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from ctxref.formats import Imported, detect_format, load
-from ctxref.formats.messages import LoadedMessages, check_messages_file, load_messages
-from ctxref.formats.repair import Change, Repaired, repair_text
-from ctxref.formats.verdict import Hazard, Verdict, check_file
-from ctxref.projector import Projector, project, project_json
-from ctxspec.contract import RULES, Rule, Violation, check_messages, check_projection, check_session, json_projector
-from ctxspec.errors import ContractViolation, CtxError, InvalidEvent, InvalidLog
-from ctxspec.events import Event, dumps_log, event_from_dict, event_to_dict, load_log, parse_log
-from ctxspec.messages import Message, messages_from_openai, messages_to_openai
-
-if TYPE_CHECKING:  # imported lazily at run time: see __getattr__
+if TYPE_CHECKING:  # imported on first use at run time: see __getattr__
+    from ctxref.formats import Imported, detect_format, load
+    from ctxref.formats.messages import LoadedMessages, check_messages_file, load_messages
+    from ctxref.formats.repair import Change, Repaired, RepairReport, repair_stream, repair_text
+    from ctxref.formats.verdict import Hazard, Verdict, check_file
+    from ctxref.projector import Projector, project, project_json
     from ctxspec.checker import contract_machine, find_counterexample, register_profiles, run_machine, session_settings
+    from ctxspec.contract import RULES, Rule, Violation, check_messages, check_projection, check_session, json_projector
+    from ctxspec.errors import ContractViolation, CtxError, InvalidEvent, InvalidLog
+    from ctxspec.events import Event, dumps_log, event_from_dict, event_to_dict, load_log, parse_log
+    from ctxspec.messages import Message, messages_from_openai, messages_to_openai
     from ctxspec.strategies import session_logs
     from ctxspec.z3model import prove_report
 
@@ -59,6 +58,8 @@ __all__ = [
     "load",
     "Imported",
     # repairing them
+    "repair_stream",
+    "RepairReport",
     "repair_text",
     "Repaired",
     "Change",
@@ -99,20 +100,26 @@ __all__ = [
     "ContractViolation",
 ]
 
-#: Names imported on first use, and the module each comes from.
-_LAZY = {
+#: Where each public name lives; it is imported on first use, so that
+#: ``import ctxcontract`` costs nothing and a command imports only what it runs.
+_HOME = {
+    **dict.fromkeys(("Imported", "detect_format", "load"), "ctxref.formats"),
+    **dict.fromkeys(("LoadedMessages", "check_messages_file", "load_messages"), "ctxref.formats.messages"),
+    **dict.fromkeys(("Change", "Repaired", "RepairReport", "repair_stream", "repair_text"), "ctxref.formats.repair"),
+    **dict.fromkeys(("Hazard", "Verdict", "check_file"), "ctxref.formats.verdict"),
+    **dict.fromkeys(("Projector", "project", "project_json"), "ctxref.projector"),
+    **dict.fromkeys(("contract_machine", "find_counterexample", "register_profiles", "run_machine", "session_settings"), "ctxspec.checker"),
+    **dict.fromkeys(("RULES", "Rule", "Violation", "check_messages", "check_projection", "check_session", "json_projector"), "ctxspec.contract"),
+    **dict.fromkeys(("ContractViolation", "CtxError", "InvalidEvent", "InvalidLog"), "ctxspec.errors"),
+    **dict.fromkeys(("Event", "dumps_log", "event_from_dict", "event_to_dict", "load_log", "parse_log"), "ctxspec.events"),
+    **dict.fromkeys(("Message", "messages_from_openai", "messages_to_openai"), "ctxspec.messages"),
     "session_logs": "ctxspec.strategies",
-    "session_settings": "ctxspec.checker",
-    "contract_machine": "ctxspec.checker",
-    "run_machine": "ctxspec.checker",
-    "find_counterexample": "ctxspec.checker",
-    "register_profiles": "ctxspec.checker",
     "prove_report": "ctxspec.z3model",
 }
 
 
 def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
+    module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module 'ctxcontract' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)

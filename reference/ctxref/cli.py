@@ -1,10 +1,16 @@
 """The ``ctxcontract`` command: a thin shell over the library.
 
-Exit codes: 0 clean, 1 violations (or a counterexample found), 2 unusable
-input.  Every error the user can cause prints one line naming the file and
-line; nothing the user gave is modified, and every file written is written
-atomically (a temporary file in the same folder, then a rename) and never
-over an existing file without ``--force``.
+Exit codes (also in ``--help``): 0 clean or done, 1 findings, 2 a usage
+error or unusable input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+Every error the user can cause prints one line naming the file and line;
+nothing the user gave is modified (``repair --in-place`` keeps a backup), and
+every file written is created atomically and exclusively
+(:mod:`ctxref.output`).  ``-`` is standard input or output wherever a file
+is read or written.  ``--json`` prints one JSON document whose schema is
+``docs/cli-output.schema.json``.
+
+The file commands (``check``, ``repair``, ``project``, ``rules``) import
+neither Hypothesis nor Z3: the commands that need them import them when run.
 """
 
 from __future__ import annotations
@@ -14,32 +20,46 @@ import importlib
 import importlib.util
 import json
 import os
+import signal
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
-from typing import Final, NoReturn, TextIO
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, NoReturn, TextIO
 
-from ctxspec.checker import PROFILES, find_counterexample, json_projector, register_profiles
-from ctxspec.contract import MESSAGE_RULES, RULES, Violation, check_session
+from ctxcontract import __version__
+from ctxspec.contract import MESSAGE_RULES, RULES, Violation
 from ctxspec.errors import ContractViolation, CtxError, InvalidLog
-from ctxspec.events import Event, dumps_log, load_log
+from ctxspec.events import Event, dumps_log, event_to_dict
 from ctxspec.messages import Message, messages_to_openai, to_openai
-from ctxspec.state import validate_log
-from ctxspec.exhaustive import explore_contract, shortest_counterexample
-from ctxspec.explore import ALL_VARIANTS
-from ctxspec.z3model import prove_report
+from ctxspec.profiles import PROFILES
 
-from .formats import EVENT_FORMATS, detect_file, export_text, load, read_text
-from .formats.base import ImportReport
-from .formats.messages import MESSAGE_FORMATS, check_messages_file, export_messages, load_messages, repair_messages_file, sniff_messages
-from .formats.repair import repair_text
-from .formats.verdict import Verdict, check_file, request_difference
-from .mutants import MUTANTS, Mutant
-from .projector import Projector, project
+from .formats.base import STDIN
+from .output import Terminated
+
+if TYPE_CHECKING:
+    from ctxref.formats.base import ImportReport
+    from ctxref.formats.verdict import Verdict
+    from ctxref.mutants import Mutant
 
 ProjectorFn = Callable[[Sequence[Event]], Sequence[Message]]
+#: The formats ``check`` reads: the event formats, then the message formats
+#: (their registries, ``formats.EVENT_FORMATS`` and ``MESSAGE_FORMATS``, import
+#: every reader; a test keeps this list equal to them).
+FORMATS: Final = ("ctxcontract", "kimi-wire", "codex", "claude", "kimi-context", "openai", "anthropic")
 #: Formats a counterexample can be written in.
 EXPORT_FORMATS: Final = ("ctxcontract", "kimi-wire", "codex", "claude", "kimi-context")
+#: The version of the ``--json`` documents (``docs/cli-output.schema.json``).
+JSON_SCHEMA_VERSION: Final = 1
+
+EXIT_CODES: Final = """exit codes:
+  0    clean, nothing found, done, proved
+  1    findings: a rule broken, a counterexample found, a repair left unfinished, not proved
+  2    a usage error or unusable input (one line on stderr naming the file and line)
+  130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM)"""
+
 
 class UsageError(CtxError):
     """A bad command line (exit 2)."""
@@ -49,27 +69,67 @@ def _fail(message: str) -> NoReturn:
     raise UsageError(message)
 
 
-def write_atomic(path: str, text: str, *, force: bool) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename."""
-    if os.path.isdir(path):
-        _fail(f"{path}: is a directory")
-    if os.path.exists(path) and not force:
-        _fail(f"{path}: already exists (use --force to replace it)")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".ctxcontract-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+# -- argument types: a bad value is a usage error (exit 2), never a traceback --
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+# -- writing: '-' is standard output, anything else a file created atomically --
+
+
+def _write(path: str, data: str, *, force: bool, purpose: str, stdout: TextIO) -> None:
+    from .output import atomic_output
+
+    if path == STDIN:
+        stdout.write(data)
+        stdout.flush()
+        return
+    with atomic_output(path, force=force, purpose=purpose) as sink:
+        sink.write(data.encode("utf-8", "surrogateescape"))
+
+
+def _report_stream(output: str | None, out: TextIO) -> TextIO:
+    """Where the human report goes: stderr when the data itself goes to stdout."""
+    return sys.stderr if output == STDIN else out
+
+
+def _emit_json(doc: dict[str, object], out: TextIO) -> None:
+    out.write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+
+
+def _doc(command: str, code: int, **fields: object) -> dict[str, object]:
+    return {"schema_version": JSON_SCHEMA_VERSION, "ctxcontract": __version__, "command": command, "exit_code": code, **fields}
+
+
+def _finding(rule: str, message: str, *, line: int | None = None, index: int | None = None) -> dict[str, object]:
+    return {"rule": rule, "title": RULES[rule].title, "line": line, "index": index, "message": message}
+
+
+def _report_json(report: ImportReport) -> dict[str, object]:
+    return {
+        "lines": report.lines,
+        "skipped": dict(sorted(report.skipped.items())),
+        "unreadable": [{"line": s.line, "why": s.why} for s in report.unreadable],
+        "notes": [{"line": s.line, "why": s.why} for s in report.notes],
+    }
 
 
 def _load(path: str) -> tuple[Event, ...]:
+    from ctxspec.events import load_log
+    from ctxspec.state import validate_log
+
     log = load_log(path)
     try:
         validate_log(log)
@@ -113,19 +173,6 @@ def _print_messages(messages: Sequence[Message], out: TextIO) -> None:
         print(f"  [{i}] {json.dumps(m, ensure_ascii=False)}", file=out)
 
 
-def _print_violations(violations: Sequence[Violation], out: TextIO) -> None:
-    by_rule = {code: [v for v in violations if v.rule == code] for code in RULES}
-    for code, rule in RULES.items():
-        found = by_rule[code]
-        status = "ok" if not found else f"{len(found)} violation(s)"
-        print(f"  {code:<4} {rule.title:<24} {status}", file=out)
-        for v in found:
-            print(f"         - {v}", file=out)
-
-
-# -- commands ----------------------------------------------------------------
-
-
 def _print_rules(violations: Sequence[Violation], where: Callable[[Violation], str], out: TextIO, codes: Sequence[str] = tuple(RULES)) -> None:
     shown = {*codes, *(v.rule for v in violations)}  # never hide a finding
     for code in (c for c in RULES if c in shown):
@@ -144,59 +191,135 @@ def _print_report(report: ImportReport, out: TextIO) -> None:
         print(f"  skipped unreadable {bad}", file=out)
 
 
+def _skipped(report: ImportReport) -> str:
+    """The verdict's word on lines it did not judge (empty when there are none)."""
+    n = len(report.unreadable)
+    return f"; {n} unreadable line{'s' if n != 1 else ''} skipped, not judged (--lenient)" if n else ""
+
+
 def _format_of(path: str, forced: str | None) -> str:
     """``--format`` or the detected format of ``path`` (message formats first)."""
-    if forced:
-        if forced not in EVENT_FORMATS and forced not in MESSAGE_FORMATS:
-            _fail(f"--format {forced!r}: known formats are {', '.join([*EVENT_FORMATS, *MESSAGE_FORMATS])}")
-        return forced
-    return sniff_messages(path) or detect_file(path)
+    from .formats import detect_format
+
+    return forced or detect_format(path)
+
+
+# -- check ---------------------------------------------------------------------
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    from .formats.messages import MESSAGE_FORMATS
+    from .formats.verdict import check_file
+
     fmt = _format_of(args.log, args.format)
     if fmt in MESSAGE_FORMATS:
         return _check_messages(args, fmt, out)
     if args.projector:
         return _check_projector(args, fmt, out)
     verdict = check_file(args.log, format=fmt, lenient=args.lenient)
-    print(f"{args.log}: {verdict.format}, {verdict.events} events ({verdict.report.summary()})", file=out)
+    hazards = verdict.hazards
+    code = 1 if hazards else 0
+    request: dict[str, object] | None = None
+    if args.request:
+        request, request_code = _diff_request(args.request, verdict)
+        code = max(code, request_code)
+    if args.json:
+        _emit_json(
+            _doc(
+                "check",
+                code,
+                file=args.log,
+                format=verdict.format,
+                kind="events",
+                events=verdict.events,
+                read=_report_json(verdict.report),
+                rules=list(RULES),
+                findings=[_finding(h.rule, h.what, line=h.line or None) for h in hazards],
+                projection=[{"line": line or None, "message": to_openai(m)} for m, line in verdict.messages],
+                request=request,
+                verdict="clean" if not hazards else "findings",
+            ),
+            out,
+        )
+        return code
+    print(f"{_name(args.log)}: {verdict.format}, {verdict.events} events ({verdict.report.summary()})", file=out)
     _print_report(verdict.report, out)
     if not args.brief:
         print(f"projection at the end of the file ({len(verdict.messages)} messages; line = where it comes from):", file=out)
         for i, (m, line) in enumerate(verdict.messages):
             print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
-    hazards = verdict.hazards
     print("rules a naive projection of this log breaks (each repaired by the reference projector):", file=out)
-    violations = [Violation(h.rule, str(h)) for h in hazards]
-    _print_rules(violations, lambda v: v.message, out)
-    code = 1 if hazards else 0
-    if args.request:
-        code = max(code, _diff_request(args.request, verdict, out))
-    print("verdict: " + ("clean" if not hazards else f"{len(hazards)} place(s) need a repair (ctxcontract repair)"), file=out)
+    _print_rules([Violation(h.rule, str(h)) for h in hazards], lambda v: v.message, out)
+    if request is not None:
+        _print_request(request, out)
+    verdict_line = "clean" if not hazards else f"{len(hazards)} place(s) need a repair (ctxcontract repair)"
+    if request is not None and not request["same"]:
+        verdict_line += "; the captured request differs from the reference projection"
+    print("verdict: " + verdict_line + _skipped(verdict.report), file=out)
     return code
 
 
-def _diff_request(path: str, verdict: Verdict, out: TextIO) -> int:
+def _name(path: str) -> str:
+    return "<stdin>" if path == STDIN else path
+
+
+def _diff_request(path: str, verdict: Verdict) -> tuple[dict[str, object], int]:
+    from .formats.messages import load_messages
+    from .formats.verdict import request_difference
+
     captured = load_messages(path)
     got = tuple(zip(captured.messages, captured.lines))
     diff = request_difference(verdict.messages, got)
-    print(f"captured request {path} ({captured.format}, {len(got)} messages) against the reference projection:", file=out)
-    if diff is None:
+    doc: dict[str, object] = {"file": path, "format": captured.format, "messages": len(got), "same": diff is None, "difference": None}
+    if diff is not None:
+        doc["difference"] = {
+            "index": diff.index,
+            "expected": None if diff.expected is None else {"line": diff.expected[1] or None, "message": to_openai(diff.expected[0])},
+            "got": None if diff.got is None else {"line": diff.got[1], "message": to_openai(diff.got[0])},
+            "text": diff.describe(),
+        }
+    return doc, 0 if diff is None else 1
+
+
+def _print_request(request: dict[str, object], out: TextIO) -> None:
+    print(f"captured request {_name(str(request['file']))} ({request['format']}, {request['messages']} messages) against the reference projection:", file=out)
+    difference = request["difference"]
+    if not isinstance(difference, dict):
         print("  the same messages", file=out)
-        return 0
-    for line in diff.describe().splitlines():
+        return
+    for line in str(difference["text"]).splitlines():
         print(f"  {line}", file=out)
-    return 1
 
 
 def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
+    from .formats.messages import check_messages_file
+
     if args.projector or args.request:
-        _fail(f"{args.log}: {fmt} stores the message list itself; --projector and --request take a session log")
+        _fail(f"{_name(args.log)}: {fmt} stores the message list itself; --projector and --request take a session log")
     # Kimi CLI skips lines it cannot read before sending: judge what it sends.
     runtime_skips = fmt == "kimi-context"
     loaded, violations = check_messages_file(args.log, fmt, lenient=args.lenient or runtime_skips)
-    print(f"{args.log}: {fmt}, {len(loaded.messages)} messages as the runtime sends them ({loaded.report.summary()})", file=out)
+    code = 1 if violations else 0
+    if args.json:
+        _emit_json(
+            _doc(
+                "check",
+                code,
+                file=args.log,
+                format=fmt,
+                kind="messages",
+                messages=len(loaded.messages),
+                read=_report_json(loaded.report),
+                rules=list(MESSAGE_RULES),
+                findings=[_finding(v.rule, v.message, line=v.line, index=v.index) for v in violations],
+                projection=[{"line": line, "message": to_openai(m)} for m, line in zip(loaded.messages, loaded.lines)],
+                request=None,
+                verdict="clean" if not violations else "findings",
+            ),
+            out,
+        )
+        return code
+    print(f"{_name(args.log)}: {fmt}, {len(loaded.messages)} messages as the runtime sends them ({loaded.report.summary()})", file=out)
     if runtime_skips and loaded.report.unreadable:
         print("  Kimi CLI skips unreadable lines when it loads this file; so does this verdict", file=out)
     _print_report(loaded.report, out)
@@ -212,15 +335,41 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
         return f"{v.message} ({', '.join(parts)})" if parts else v.message
 
     _print_rules(violations, where, out, codes=MESSAGE_RULES)
-    print("verdict: " + ("the provider would accept it" if not violations else f"the provider would reject it: {len(violations)} violation(s)"), file=out)
-    return 1 if violations else 0
+    accepted = "the provider would accept it" if not violations else f"the provider would reject it: {len(violations)} violation(s)"
+    print("verdict: " + accepted + ("" if runtime_skips else _skipped(loaded.report)), file=out)
+    return code
 
 
 def _check_projector(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
+    from ctxspec.contract import check_session, json_projector
+
+    from .formats import load
+
     imp = load(args.log, format=fmt, lenient=args.lenient)
     projector = json_projector(load_callable(args.projector))
     violations = check_session(imp.log, projector, flags=False)
-    print(f"{args.log}: {imp.format}, {len(imp.log)} events, projector {args.projector}", file=out)
+    code = 1 if violations else 0
+    if args.json:
+        _emit_json(
+            _doc(
+                "check",
+                code,
+                file=args.log,
+                format=imp.format,
+                kind="projector",
+                projector=args.projector,
+                events=len(imp.log),
+                read=_report_json(imp.report),
+                rules=list(RULES),
+                findings=[_finding(v.rule, v.message, line=imp.origin(v.line) if v.line else None, index=v.index) for v in violations],
+                projection=None,
+                request=None,
+                verdict="clean" if not violations else "findings",
+            ),
+            out,
+        )
+        return code
+    print(f"{_name(args.log)}: {imp.format}, {len(imp.log)} events, projector {args.projector}", file=out)
 
     def where(v: Violation) -> str:
         parts = [f"message {v.index}"] if v.index is not None else []
@@ -229,47 +378,127 @@ def _check_projector(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
         return f"{v.message} ({', '.join(parts)})" if parts else v.message
 
     _print_rules(violations, where, out)
-    print("verdict: " + ("clean" if not violations else f"{len(violations)} violation(s)"), file=out)
-    return 1 if violations else 0
+    print("verdict: " + ("clean" if not violations else f"{len(violations)} violation(s)") + _skipped(imp.report), file=out)
+    return code
+
+
+# -- repair --------------------------------------------------------------------
 
 
 def cmd_repair(args: argparse.Namespace, out: TextIO) -> int:
-    if not args.output:
-        _fail("repair needs -o OUT: the input is never modified")
-    if os.path.exists(args.output) and os.path.exists(args.log) and os.path.samefile(args.output, args.log):
-        _fail(f"{args.output}: is the input; repair never modifies its input (write elsewhere)")
-    if os.path.exists(args.output) and not args.force:
-        _fail(f"{args.output}: already exists (use --force to replace it)")
+    from .output import atomic_output, in_place_output
+
+    if args.in_place and args.output:
+        _fail("repair: give -o OUT or --in-place, not both")
+    if not args.in_place and not args.output:
+        _fail("repair needs -o OUT (or --in-place FILE, which keeps a backup): the input is never modified otherwise")
+    if args.in_place and args.log == STDIN:
+        _fail("repair --in-place needs a file, not standard input")
+    if args.json and args.output == STDIN:
+        _fail("--json and -o - both want standard output: write the repaired file elsewhere")
+    if args.output and args.output != STDIN and args.log != STDIN and os.path.exists(args.output) and os.path.samefile(args.output, args.log):
+        _fail(f"{args.output}: is the input; repair never modifies its input (write elsewhere, or use --in-place)")
+    report_to = _report_stream(args.output, out)
     fmt = _format_of(args.log, args.format)
+    if args.output == STDIN:
+        changes, remaining, wrote = _repair_into(args, fmt, sys.stdout.buffer)
+    elif args.in_place:
+        with in_place_output(args.log, backup_suffix=args.backup, force=args.force, purpose="repair") as sink:
+            changes, remaining, wrote = _repair_into(args, fmt, sink)
+            if not changes:
+                sink.discard()  # nothing to repair: the file and its folder stay as they are
+                wrote = False
+    else:
+        with atomic_output(args.output, force=args.force, purpose="repair") as sink:
+            changes, remaining, wrote = _repair_into(args, fmt, sink)
+    code = 1 if remaining else 0
+    target = args.log if args.in_place else args.output
+    backup = args.log + args.backup if args.in_place and wrote else None
+    if args.json:
+        _emit_json(
+            _doc(
+                "repair",
+                code,
+                file=args.log,
+                format=fmt,
+                output=target,
+                in_place=bool(args.in_place),
+                backup=backup,
+                wrote=wrote,
+                changes=[{"line": line or None, "action": action, "detail": detail} for line, action, detail in changes],
+                remaining=list(remaining),
+            ),
+            out,
+        )
+        return code
+    where = "<stdout>" if target == STDIN else target
+    if wrote:
+        kept = f" (the original is kept as {backup})" if backup else ""
+        print(f"{_name(args.log)}: {fmt}: {len(changes)} change(s); wrote {where}{kept}", file=report_to)
+    else:
+        print(f"{_name(args.log)}: {fmt}: nothing to repair; {where} left as it was", file=report_to)
+    for line, action, detail in changes:
+        print(f"  {'line ' + str(line) if line else 'end of file'}: {action}: {detail}", file=report_to)
+    if remaining:
+        print(f"left as it was ({len(remaining)}): the repaired file still needs these", file=report_to)
+        for r in remaining:
+            print(f"  {r}", file=report_to)
+        return 1
+    if wrote and not changes:
+        print("  nothing to repair: the output is a copy of the input", file=report_to)
+    return 0
+
+
+def _repair_into(args: argparse.Namespace, fmt: str, sink: BinaryIO) -> tuple[list[tuple[int, str, str]], list[str], bool]:
+    """Repair ``args.log`` into ``sink``: ``(changes as (line, action, detail), what is left, wrote)``."""
+    from .formats.base import open_input
+    from .formats.messages import MESSAGE_FORMATS, repair_messages_file
+    from .formats.repair import repair_stream
+
     if fmt in MESSAGE_FORMATS:
         text, changes, remaining_v = repair_messages_file(args.log, fmt, lenient=args.lenient)
-        lines = list(changes)
-        remaining = [str(v) for v in remaining_v]
-    else:
-        result = repair_text(read_text(args.log, lenient=args.lenient), fmt, lenient=args.lenient, path=args.log)
-        text, lines, remaining = result.text, [str(c) for c in result.changes], list(result.remaining_text)
-    write_atomic(args.output, text, force=args.force)
-    print(f"{args.log}: {fmt}: {len(lines)} change(s); wrote {args.output}", file=out)
-    for line in lines:
-        print(f"  {line}", file=out)
-    if remaining:
-        print(f"left as it was ({len(remaining)}): the repaired file still needs these", file=out)
-        for r in remaining:
-            print(f"  {r}", file=out)
-        return 1
-    if not lines:
-        print("  nothing to repair: the output is a copy of the input", file=out)
-    return 0
+        sink.write(text.encode("utf-8", "surrogateescape"))
+        sink.flush()
+        return [_split_change(c) for c in changes], [str(v) for v in remaining_v], True
+    with open_input(args.log) as source:
+        result = repair_stream(source, fmt, sink, lenient=args.lenient, path=args.log)
+    sink.flush()
+    return [(c.line, c.action, c.detail) for c in result.changes], list(result.remaining_text), True
+
+
+def _split_change(text: str) -> tuple[int, str, str]:
+    """A message-format change line ``line N: action: detail`` as its parts."""
+    head, _, rest = text.partition(": ")
+    action, _, detail = rest.partition(": ")
+    if head.startswith("line ") and head[5:].isdigit():
+        return int(head[5:]), action, detail
+    return 0, head if not rest else action, text if not rest else detail
+
+
+# -- project -------------------------------------------------------------------
 
 
 def cmd_project(args: argparse.Namespace, out: TextIO) -> int:
-    log = _load(args.log)
-    text = json.dumps(messages_to_openai(project(log)), ensure_ascii=False, indent=1) + "\n"
-    if args.output:
-        write_atomic(args.output, text, force=args.force)
+    from .formats import load
+    from .formats.messages import MESSAGE_FORMATS, load_messages
+    from .projector import project
+
+    fmt = _format_of(args.log, args.format)
+    if fmt in MESSAGE_FORMATS:  # the file holds the message list: as the runtime sends it
+        loaded = load_messages(args.log, fmt, lenient=args.lenient or fmt == "kimi-context")
+        messages: Sequence[Message] = loaded.messages
+        report = loaded.report
     else:
-        out.write(text)
+        imported = load(args.log, format=fmt, lenient=args.lenient)
+        messages, report = project(imported.log), imported.report
+    for note in [*report.notes, *report.unreadable]:  # what was not projected, and why: never silently
+        print(f"ctxcontract: note: {_name(args.log)}: {note}", file=sys.stderr)
+    text = json.dumps(messages_to_openai(messages), ensure_ascii=False, indent=1) + "\n"
+    _write(args.output or STDIN, text, force=args.force, purpose="project", stdout=out)
     return 0
+
+
+# -- counterexamples and verify --------------------------------------------------
 
 
 def _session_text(found: ContractViolation, fmt: str, projector: ProjectorFn) -> str:
@@ -279,6 +508,9 @@ def _session_text(found: ContractViolation, fmt: str, projector: ProjectorFn) ->
     list a runtime stores: there it is the request the projector under test
     built, which is what that runtime would load and send.
     """
+    from .formats import EVENT_FORMATS, export_text
+    from .formats.messages import export_messages
+
     if fmt == "ctxcontract":
         return dumps_log(found.log)
     if fmt in EVENT_FORMATS:
@@ -286,65 +518,234 @@ def _session_text(found: ContractViolation, fmt: str, projector: ProjectorFn) ->
     return export_messages(projector(found.log), fmt)
 
 
-def _report(found: ContractViolation, out: TextIO, output: str | None, force: bool, fmt: str = "ctxcontract", projector: ProjectorFn = project) -> None:
-    print("rules broken:", file=out)
+def _report(found: ContractViolation, out: TextIO, output: str | None, force: bool, fmt: str, projector: ProjectorFn) -> None:
+    from .projector import project
+
+    report_to = _report_stream(output, out)
+    print("rules broken:", file=report_to)
     for v in found.violations:
-        print(f"  {v}", file=out)
-    print(f"\ncounterexample session ({len(found.log) - 1} events after session.meta):", file=out)
-    out.write(dumps_log(found.log))
-    print("\nreference projection of that session (what a correct projector sends):", file=out)
-    _print_messages(project(found.log), out)
+        print(f"  {v}", file=report_to)
+    print(f"\ncounterexample session ({len(found.log) - 1} events after session.meta):", file=report_to)
+    report_to.write(dumps_log(found.log))
+    print("\nreference projection of that session (what a correct projector sends):", file=report_to)
+    _print_messages(project(found.log), report_to)
     if output:
-        write_atomic(output, _session_text(found, fmt, projector), force=force)
-        print(f"\nwrote {output} ({fmt})", file=out)
+        _write(output, _session_text(found, fmt, projector), force=force, purpose="counterexample", stdout=out)
+        if output != STDIN:
+            print(f"\nwrote {output} ({fmt})", file=report_to)
+
+
+def _no_database(args: argparse.Namespace) -> dict[str, Any]:
+    """Hypothesis's example database only where the user asked for one (never the working folder).
+
+    Hypothesis also keeps caches (its Unicode tables) in ``.hypothesis/`` of
+    the working folder; they go to the user's cache folder instead, unless
+    ``HYPOTHESIS_STORAGE_DIRECTORY`` says where.
+    """
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        from hypothesis.configuration import set_hypothesis_home_dir
+
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        set_hypothesis_home_dir(os.path.join(cache, "ctxcontract", "hypothesis"))
+    if getattr(args, "database", None):
+        from hypothesis.database import DirectoryBasedExampleDatabase
+
+        return {"database": DirectoryBasedExampleDatabase(args.database)}
+    return {"database": None}
 
 
 def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
+    from .mutants import MUTANTS
+
     if args.list or not args.mutant:
         for name, m in MUTANTS.items():
             print(f"{name:<40} {m.breaks}", file=out)
+        if not args.list:
+            print("ctxcontract: error: counterexample needs --mutant NAME (or --list)", file=sys.stderr)
         return 0 if args.list else 2
     mutant = MUTANTS.get(args.mutant)
     if mutant is None:
         _fail(f"unknown mutant {args.mutant!r}; `ctxcontract counterexample --list` lists them")
-    if args.output and os.path.exists(args.output) and not args.force:
+    if args.output and args.output != STDIN and os.path.lexists(args.output) and not args.force:
         _fail(f"{args.output}: already exists (use --force to replace it)")
     if args.shortest:
         return _shortest(args, mutant, out)
-    found = find_counterexample(mutant.project, incremental=mutant.cls, profile=args.profile)
+    from ctxspec.checker import find_counterexample
+
+    found = find_counterexample(mutant.project, incremental=mutant.cls, profile=args.profile, **_no_database(args))
+    report_to = _report_stream(args.output, out)
     if found is None:
-        print(f"mutant {args.mutant} survived the {args.profile} profile: a hole in the model", file=out)
+        print(f"mutant {args.mutant} survived the {args.profile} profile: a hole in the model", file=report_to)
         return 1
-    print(f"mutant {args.mutant}: {mutant.breaks}", file=out)
+    print(f"mutant {args.mutant}: {mutant.breaks}", file=report_to)
     _report(found, out, args.output, args.force, args.format, mutant.project)
+    return 0
+
+
+def _shortest(args: argparse.Namespace, mutant: Mutant, out: TextIO) -> int:
+    from ctxspec.exhaustive import shortest_counterexample
+
+    report_to = _report_stream(args.output, out)
+    for slots in (2, 3):
+        found = shortest_counterexample(mutant.project, incremental=mutant.cls, rules=mutant.rules, max_length=args.max_length, slots=slots)
+        if found is not None:
+            break
+    if found is None:
+        print(f"no session of at most {args.max_length} events (2 or 3 call slots) breaks {args.mutant}", file=report_to)
+        return 1
+    print(f"mutant {args.mutant}: {mutant.breaks}", file=report_to)
+    print(
+        f"shortest: {found.length} events after session.meta ({slots} call slots); {found.checked:,} logs checked "
+        f"in {found.seconds:.1f}s, every shorter one passes: minimal over the enumerated sessions (docs/proof.md)",
+        file=report_to,
+    )
+    _report(ContractViolation(found.failure.violations, found.log), out, args.output, args.force, args.format, mutant.project)
     return 0
 
 
 def free_name(stem: str, ext: str) -> str:
     """``stem.ext``, or ``stem-1.ext``, ``stem-2.ext``, ...: the first that does not exist."""
     name, n = f"{stem}{ext}", 0
-    while os.path.exists(name):
+    while os.path.lexists(name):
         n += 1
         name = f"{stem}-{n}{ext}"
     return name
 
 
-def _shortest(args: argparse.Namespace, mutant: Mutant, out: TextIO) -> int:
-    for slots in (2, 3):
-        found = shortest_counterexample(mutant.project, incremental=mutant.cls, rules=mutant.rules, max_length=args.max_length, slots=slots)
-        if found is not None:
-            break
+class _Progress:
+    """Programs run, their rate and the findings so far, on one terminal line."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
+        self.programs = 0
+        self.events = 0
+        self.findings = 0
+        self.start = time.perf_counter()
+        self._shown = 0.0
+
+    def program(self, events: int) -> None:
+        if _terminated:
+            raise Terminated(_terminated[0])
+        self.programs += 1
+        self.events += events
+        now = time.perf_counter()
+        if self.stream is not None and now - self._shown >= 0.2:
+            self._shown = now
+            self.stream.write(f"\r{self.line()}")
+            self.stream.flush()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+    def line(self) -> str:
+        rate = self.programs / self.seconds if self.seconds > 0 else 0.0
+        return f"{self.programs:,} programs ({self.events:,} events), {rate:,.0f}/s, {self.findings} finding(s)"
+
+    def close(self) -> None:
+        if self.stream is not None and self.programs:
+            self.stream.write("\r" + " " * (len(self.line()) + 8) + "\r")
+            self.stream.flush()
+
+
+def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
+    from ctxspec.contract import json_projector
+
+    fn = load_callable(args.projector)
+    if args.json and args.output == STDIN:
+        _fail("--json and -o - both want standard output: write the counterexample elsewhere")
+    if args.output and args.output != STDIN and os.path.lexists(args.output) and not args.force:
+        _fail(f"{args.output}: already exists (use --force to replace it)")
+    from ctxspec.checker import find_counterexample
+
+    report_to = _report_stream(args.output, out)
+    overrides: dict[str, Any] = {"max_examples": args.max_examples} if args.max_examples else {}
+    overrides.update(_no_database(args))
+    if not args.json:
+        print(f"verifying {args.projector} against the context contract (profile {args.profile}) ...", file=report_to)
+    progress = _Progress(sys.stderr if sys.stderr.isatty() and not args.json else None)
+    projector = json_projector(fn)
+    try:
+        found = find_counterexample(projector, flags=False, profile=args.profile, on_program=progress.program, **overrides)
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"interrupted after {progress.line()} in {progress.seconds:.1f}s", file=sys.stderr)
+        raise
+    progress.close()
+    progress.findings = 0 if found is None else 1
+    tried = f"tried {progress.programs:,} programs ({progress.events:,} events) in {progress.seconds:.1f}s"
     if found is None:
-        print(f"no session of at most {args.max_length} events (2 or 3 call slots) breaks {args.mutant}", file=out)
+        if args.json:
+            _emit_json(_verify_doc(args, 0, progress, None, None), out)
+        else:
+            print(f"{tried}: no counterexample found; the projector kept every rule on every session tried", file=report_to)
+        return 0
+    if not args.output:
+        args.output = free_name("counterexample", ".jsonl")
+    if args.json:
+        _write(args.output, _session_text(found, args.format, projector), force=args.force, purpose="counterexample", stdout=out)
+        _emit_json(_verify_doc(args, 1, progress, found, projector), out)
         return 1
-    print(f"mutant {args.mutant}: {mutant.breaks}", file=out)
-    print(
-        f"shortest: {found.length} events after session.meta ({slots} call slots); {found.checked:,} logs checked "
-        f"in {found.seconds:.1f}s, every shorter one passes: minimal over the enumerated sessions (docs/proof.md)",
-        file=out,
+    _report(found, out, args.output, args.force, args.format, projector)
+    print(f"{tried}: 1 counterexample (verify stops at the first)", file=report_to)
+    return 1
+
+
+def _verify_doc(args: argparse.Namespace, code: int, progress: _Progress, found: ContractViolation | None, projector: ProjectorFn | None) -> dict[str, object]:
+    from .projector import project
+
+    counterexample: dict[str, object] | None = None
+    if found is not None and projector is not None:
+        try:
+            sent: list[dict[str, object]] | None = messages_to_openai(projector(found.log))
+        except Exception:  # the projector under test may fail on its own counterexample (C12)
+            sent = None
+        counterexample = {
+            "file": args.output,
+            "format": args.format,
+            "events": [event_to_dict(e) for e in found.log],
+            "projection": sent,
+            "reference": messages_to_openai(project(found.log)),
+        }
+    return _doc(
+        "verify",
+        code,
+        projector=args.projector,
+        profile=args.profile,
+        programs=progress.programs,
+        events=progress.events,
+        seconds=round(progress.seconds, 3),
+        findings=[] if found is None else [_finding(v.rule, v.message, line=v.line, index=v.index) for v in found.violations],
+        counterexample=counterexample,
     )
-    _report(ContractViolation(found.failure.violations, found.log), out, args.output, args.force, args.format, mutant.project)
-    return 0
+
+
+# -- prove, explore, rules ---------------------------------------------------------
+
+
+def cmd_prove(args: argparse.Namespace, out: TextIO) -> int:
+    from ctxspec.z3model import prove_report
+
+    report = prove_report(args.slots, args.depth)
+    code = 0 if report.proved else 1
+    if not args.json:
+        print(report.render(), file=out)
+        return code
+    b, p, si = report.bmc, report.proof, report.slot_inv
+    _emit_json(
+        _doc(
+            "prove",
+            code,
+            slots=args.slots,
+            depth=args.depth,
+            proved=report.proved,
+            bmc={"violation": b.found, "trace_length": None if b.trace is None else len(b.trace), "faults": [f.value for f in b.faults], "seconds": round(b.seconds, 3)},
+            proof={"status": p.status, "proved": p.proved, "invariant": p.invariant, "rechecked": report.rechecked, "seconds": round(p.seconds, 3)},
+            slot_invariant={"views": len(si.views), "safe": si.safe, "seconds": round(si.seconds, 3)},
+        ),
+        out,
+    )
+    return code
 
 
 def _progress_bar(stream: TextIO) -> Callable[[int, int], None]:
@@ -360,9 +761,12 @@ def _progress_bar(stream: TextIO) -> Callable[[int, int], None]:
 
 
 def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
-    if args.length < 0 or args.slots < 1:
-        _fail("--length must be at least 0 and --slots at least 1")
-    progress = _progress_bar(sys.stderr) if sys.stderr.isatty() else None
+    from ctxspec.exhaustive import explore_contract
+    from ctxspec.explore import ALL_VARIANTS
+
+    from .projector import Projector, project
+
+    progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.json else None
     report = explore_contract(
         args.length,
         project,
@@ -372,122 +776,250 @@ def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
         variants=ALL_VARIANTS if args.variants else None,
         workers=args.workers,
     )
+    code = 0 if report.ok else 1
+    if args.json:
+        _emit_json(
+            _doc(
+                "explore",
+                code,
+                length=args.length,
+                slots=args.slots,
+                variants=bool(args.variants),
+                sessions=report.sessions,
+                concretized=report.concretized,
+                checked=report.checked,
+                failed=report.failed,
+                seconds=round(report.seconds, 3),
+                failures=[
+                    {"length": f.length, "events": [event_to_dict(e) for e in f.log], "findings": [_finding(v.rule, v.message, line=v.line, index=v.index) for v in f.violations]}
+                    for f in report.failures
+                ],
+            ),
+            out,
+        )
+        return code
     print(f"reference projector, every abstract session: {report}", file=out)
     for failure in report.failures:
         print(f"\nfailing session ({failure.length} events):", file=out)
         out.write(failure.jsonl())
         for v in failure.violations:
             print(f"  {v}", file=out)
-    return 0 if report.ok else 1
-
-
-def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
-    fn = load_callable(args.projector)
-    if args.output and os.path.exists(args.output) and not args.force:
-        _fail(f"{args.output}: already exists (use --force to replace it)")
-    if not args.output:
-        args.output = free_name("counterexample", ".jsonl")
-    overrides = {"max_examples": args.max_examples} if args.max_examples else {}
-    print(f"verifying {args.projector} against the context contract (profile {args.profile}) ...", file=out)
-    found = find_counterexample(json_projector(fn), flags=False, profile=args.profile, **overrides)
-    if found is None:
-        print("no counterexample found: the projector satisfies every rule on every session tried", file=out)
-        return 0
-    _report(found, out, args.output, args.force, args.format, json_projector(fn))
-    return 1
-
-
-def cmd_prove(args: argparse.Namespace, out: TextIO) -> int:
-    if args.slots < 1 or args.depth < 1:
-        _fail("--slots and --depth must be at least 1")
-    report = prove_report(args.slots, args.depth)
-    print(report.render(), file=out)
-    return 0 if report.proved else 1
+    return code
 
 
 def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
+    if args.json:
+        rules = [{"code": r.code, "title": r.title, "statement": r.statement, "message_level": r.code in MESSAGE_RULES} for r in RULES.values()]
+        _emit_json(_doc("rules", 0, rules=rules), out)
+        return 0
     for code, rule in RULES.items():
         print(f"{code:<4} {rule.title:<24} {rule.statement}", file=out)
     return 0
 
 
+# -- the parser ------------------------------------------------------------------------
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilogs' examples as written."""
+
+
+def _sub(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str, description: str, examples: Sequence[str]) -> argparse.ArgumentParser:
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples) + "\n\n" + EXIT_CODES
+    return sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=_Formatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ctxcontract", description="The context contract of LLM agent runtimes.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    formats = [*EVENT_FORMATS, *MESSAGE_FORMATS]
-    p = sub.add_parser("check", help="read a session file (any known format) and give the verdict rule by rule")
-    p.add_argument("log")
-    p.add_argument("--format", choices=formats, help="do not detect the format")
-    p.add_argument("--lenient", action="store_true", help="skip and count unreadable lines instead of stopping at the first")
-    p.add_argument("--request", help="a captured request (OpenAI or Anthropic JSON) to diff against the reference projection")
-    p.add_argument("--projector", help="check this module:function's projection instead of the reference's")
-    p.add_argument("--brief", action="store_true", help="do not print the projection")
-    p.set_defaults(run=cmd_check)
-    p = sub.add_parser("repair", help="write a repaired copy of a session file, in its own format")
-    p.add_argument("log")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--format", choices=formats, help="do not detect the format")
-    p.add_argument("--lenient", action="store_true", help="drop unreadable lines (each one listed) instead of stopping")
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    p.set_defaults(run=cmd_repair)
-    p = sub.add_parser("project", help="print the reference projection as OpenAI-chat JSON")
-    p.add_argument("log")
-    p.add_argument("-o", "--output")
-    p.add_argument("--force", action="store_true")
-    p.set_defaults(run=cmd_project)
+    formats = list(FORMATS)
     profiles = sorted(PROFILES)
-    p = sub.add_parser("counterexample", help="a shrunk session that breaks a mutant")
-    p.add_argument("--mutant")
+    parser = argparse.ArgumentParser(
+        prog="ctxcontract",
+        description="The context contract of LLM agent runtimes: check, repair and project session files; verify a projector against the model.",
+        epilog="'-' is standard input or output wherever a file is read or written.\n`ctxcontract COMMAND --help` shows each command's options and an example.\n\n" + EXIT_CODES,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ctxcontract {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = _sub(
+        sub,
+        "check",
+        "read a session file (any known format) and give the verdict rule by rule",
+        "Read a session file in any known format (detected, or --format) and say, rule by rule and by the file's own lines,\n"
+        "where a naive projection of it would not be sendable. A message-list file (Kimi CLI context.jsonl, a captured\n"
+        "OpenAI or Anthropic request) is judged as the runtime sends it.",
+        ["ctxcontract check examples/kimi-wire/todolist3.jsonl --request examples/kimi-wire/todolist3-request.json", "gunzip -c session.jsonl.gz | ctxcontract check - --json"],
+    )
+    p.add_argument("log", metavar="FILE", help="the session file ('-': standard input)")
+    p.add_argument("--format", choices=formats, help="the file's format; detected when not given")
+    p.add_argument("--lenient", action="store_true", help="skip and count unreadable lines instead of stopping at the first (the verdict says how many)")
+    p.add_argument("--request", metavar="CAPTURED", help="a request your runtime sent (OpenAI or Anthropic JSON): where it first differs from the reference projection")
+    p.add_argument("--projector", metavar="MOD:FN", help="judge this projector's projection (module:function or file.py:function) instead of the reference's")
+    p.add_argument("--brief", action="store_true", help="do not print the projection")
+    p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
+    p.set_defaults(run=cmd_check)
+
+    p = _sub(
+        sub,
+        "repair",
+        "write a repaired copy of a session file, in its own format",
+        "Write a repaired copy of a session file in its own format, every change listed by the input's line.\n"
+        "The copy is created atomically and never replaces a file without --force; --in-place swaps the file\n"
+        "atomically and keeps the original beside it as a backup.",
+        ["ctxcontract repair examples/kimi-wire/crash-mid-parallel.jsonl -o repaired.wire.jsonl", "ctxcontract repair --in-place ~/.kimi/sessions/abc/wire.jsonl   # keeps wire.jsonl.bak"],
+    )
+    p.add_argument("log", metavar="FILE", help="the session file ('-': standard input)")
+    p.add_argument("-o", "--output", metavar="OUT", help="where to write the repaired copy ('-': standard output)")
+    p.add_argument("--in-place", action="store_true", help="replace FILE itself, keeping the original as FILE.bak (see --backup)")
+    p.add_argument("--backup", metavar="SUFFIX", default=".bak", help="with --in-place: the backup's suffix (default .bak)")
+    p.add_argument("--format", choices=formats, help="the file's format; detected when not given")
+    p.add_argument("--lenient", action="store_true", help="drop unreadable lines (each one listed) instead of stopping")
+    p.add_argument("--force", action="store_true", help="replace OUT (or, with --in-place, the backup) if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
+    p.set_defaults(run=cmd_repair)
+
+    p = _sub(
+        sub,
+        "project",
+        "print the reference projection as OpenAI-chat JSON",
+        "Print what the reference projector sends for a session file (any format check reads), as OpenAI-chat JSON.\n"
+        "For a message-list file, the messages as the runtime sends them.",
+        ["ctxcontract project examples/codex/todolist3.jsonl", "ctxcontract project examples/todolist3.jsonl -o request.json"],
+    )
+    p.add_argument("log", metavar="FILE", help="the session file ('-': standard input)")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the JSON here instead of standard output")
+    p.add_argument("--format", choices=formats, help="the file's format; detected when not given")
+    p.add_argument("--lenient", action="store_true", help="skip unreadable lines instead of stopping at the first")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(run=cmd_project)
+
+    p = _sub(
+        sub,
+        "counterexample",
+        "a shrunk (or the shortest) session that breaks one of the bundled mutants",
+        "Find a session that breaks one of the bundled mutant projectors, each a real bug class: shrunk from the\n"
+        "stateful checker's find, or with --shortest the shortest one by exhaustive search.",
+        ["ctxcontract counterexample --list", "ctxcontract counterexample --mutant half_call_sent --shortest --format kimi-wire -o cx.wire.jsonl"],
+    )
+    p.add_argument("--mutant", metavar="NAME", help="the mutant to break (--list lists them)")
     p.add_argument("--list", action="store_true", help="list the mutants")
-    p.add_argument("-o", "--output")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--profile", choices=profiles, default="ci")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the session here ('-': standard output; the report then goes to stderr)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--profile", choices=profiles, default="ci", help="Hypothesis profile (default ci: 1,000 programs, derandomized)")
+    p.add_argument("--database", metavar="DIR", help="keep Hypothesis's example database in DIR (default: none)")
     p.add_argument("--shortest", action="store_true", help="the shortest session, by exhaustive search (iterative deepening)")
-    p.add_argument("--max-length", type=int, default=6, help="with --shortest: longest session to try (default 6)")
-    p.add_argument("--format", choices=EXPORT_FORMATS, default="ctxcontract", help="write the session in this runtime's format")
+    p.add_argument("--max-length", type=_at_least(1), default=6, metavar="N", help="with --shortest: the longest session to try (default 6)")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="ctxcontract", help="write the session in this runtime's format (default ctxcontract)")
     p.set_defaults(run=cmd_counterexample)
-    p = sub.add_parser("verify", help="run the stateful checker against your projector")
-    p.add_argument("--projector", required=True, help="module:function or file.py:function (event dicts -> OpenAI message dicts)")
-    p.add_argument("-o", "--output", help="write the counterexample session here (default: counterexample.jsonl, never overwritten)")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--profile", choices=profiles, default="ci")
-    p.add_argument("--max-examples", type=int)
-    p.add_argument("--format", choices=EXPORT_FORMATS, default="ctxcontract", help="write the session in this runtime's format")
+
+    p = _sub(
+        sub,
+        "verify",
+        "run the stateful checker against your projector",
+        "Run the stateful checker against your projector: generated sessions, the whole contract at every request.\n"
+        "It stops at the first counterexample, shrinks it and writes it (default counterexample.jsonl, never\n"
+        "overwriting). On a terminal it shows programs run, their rate and findings; it always ends with a count.",
+        ["ctxcontract verify --projector examples/todolist_bug.py:project -o cx.jsonl", "ctxcontract verify --projector my_runtime.adapter:project --profile fuzz --format kimi-wire"],
+    )
+    p.add_argument("--projector", metavar="MOD:FN", required=True, help="module:function or file.py:function (event dicts -> OpenAI message dicts)")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the counterexample here (default: counterexample.jsonl, never overwritten; '-': standard output)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--profile", choices=profiles, default="ci", help="Hypothesis profile (default ci: 1,000 programs, derandomized; fuzz: 10,000)")
+    p.add_argument("--max-examples", type=_at_least(1), metavar="N", help="programs to run, overriding the profile")
+    p.add_argument("--database", metavar="DIR", help="keep Hypothesis's example database in DIR (default: none)")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="ctxcontract", help="write the counterexample in this runtime's format (default ctxcontract)")
+    p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
     p.set_defaults(run=cmd_verify)
-    p = sub.add_parser("prove", help="Z3: bounded check and unbounded proof of the abstract contract")
-    p.add_argument("--slots", type=int, default=4, help="call slots of the abstraction (default 4)")
-    p.add_argument("--depth", type=int, default=30, help="bound of the bounded check (default 30)")
+
+    p = _sub(
+        sub,
+        "prove",
+        "Z3: bounded check and unbounded proof of the abstract contract",
+        "Z3: bounded model checking of every abstract session up to --depth events, an unbounded proof with\n"
+        "constrained Horn clauses (its inductive invariant printed and re-checked), and the per-slot invariant.",
+        ["ctxcontract prove", "ctxcontract prove --slots 2 --depth 12 --json"],
+    )
+    p.add_argument("--slots", type=_at_least(1), default=4, metavar="N", help="call slots of the abstraction (default 4)")
+    p.add_argument("--depth", type=_at_least(1), default=30, metavar="K", help="bound of the bounded check (default 30)")
+    p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
     p.set_defaults(run=cmd_prove)
-    p = sub.add_parser("explore", help="check the reference projector on every abstract session up to a length")
-    p.add_argument("--length", type=int, required=True)
-    p.add_argument("--slots", type=int, default=2)
+
+    p = _sub(
+        sub,
+        "explore",
+        "check the reference projector on every abstract session up to a length",
+        "Enumerate every abstract session up to --length events, turn each into a concrete log and check the\n"
+        "reference projector on it, rule by rule.",
+        ["ctxcontract explore --length 4", "ctxcontract explore --length 5 --variants --workers 2 --json"],
+    )
+    p.add_argument("--length", type=_at_least(0), required=True, metavar="L", help="the longest session, in events after session.meta")
+    p.add_argument("--slots", type=_at_least(1), default=2, metavar="N", help="call slots (default 2)")
     p.add_argument("--variants", action="store_true", help="every id reuse, compaction cut and undo count per session")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=_at_least(1), default=1, metavar="N", help="processes to use (default 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
     p.set_defaults(run=cmd_explore)
-    p = sub.add_parser("rules", help="list the rules of the contract")
+
+    p = _sub(sub, "rules", "list the rules of the contract", "List the rules of the context contract (docs/contract.md has one section each).", ["ctxcontract rules", "ctxcontract rules --json"])
+    p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
     p.set_defaults(run=cmd_rules)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    register_profiles()
-    stream = out if out is not None else sys.stdout
-    args = build_parser().parse_args(argv)
+# -- main --------------------------------------------------------------------------------
+
+
+#: Signals that asked us to stop.  Library code that swallows the first
+#: :class:`Terminated` (a broad ``except BaseException``) is stopped at the
+#: next check: :meth:`_Progress.program` raises it again.
+_terminated: list[int] = []
+
+
+@contextmanager
+def _terminate_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated`, so that cleanups run (main thread only)."""
     try:
-        code: int = args.run(args, stream)
-        return code
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            _terminated.append(signum)
+            raise Terminated(signum)
+
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    stream = out if out is not None else sys.stdout
+    try:
+        with _terminate_on_sigterm():
+            args = build_parser().parse_args(argv)
+            code: int = args.run(args, stream)
+            return code
     except InvalidLog as exc:
         print(f"ctxcontract: error: {exc.one_line()}", file=sys.stderr)
         return 2
     except CtxError as exc:
         print(f"ctxcontract: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("ctxcontract: interrupted", file=sys.stderr)
+        return 130
+    except Terminated as exc:
+        print("ctxcontract: terminated", file=sys.stderr)
+        return exc.exit_code
     except BrokenPipeError:  # the reader went away (``| head``): not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except OSError as exc:
-        print(f"ctxcontract: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        name = exc.filename or ""
+        print(f"ctxcontract: error: {name}: {exc.strerror}" if name else f"ctxcontract: error: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -1,0 +1,353 @@
+"""Command-line conventions: help, --version, exit codes, '-', --json, signals, input hygiene, start-up imports."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import ctxcontract
+from ctxref.cli import build_parser, main
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
+WIRE = EXAMPLES / "kimi-wire"
+SCHEMA = json.loads((ROOT / "docs" / "cli-output.schema.json").read_text(encoding="utf-8"))
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+CLI = [sys.executable, "-m", "ctxcontract"]
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def cli(*argv: str, stdin: bytes | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*CLI, *argv], input=stdin, capture_output=True, cwd=cwd, timeout=600)
+
+
+def document(*argv: str) -> dict[str, object]:
+    """``ctxcontract ... --json``, parsed and validated against docs/cli-output.schema.json."""
+    code, out = run(*argv, "--json")
+    doc = json.loads(out)
+    VALIDATOR.validate(doc)
+    assert doc["exit_code"] == code
+    return doc  # type: ignore[no-any-return]
+
+
+# -- help, version, exit codes -----------------------------------------------------
+
+
+def subparsers() -> dict[str, argparse.ArgumentParser]:
+    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(actions[0].choices)
+
+
+def test_every_command_and_option_has_help_an_example_and_the_exit_codes() -> None:
+    parser = build_parser()
+    assert "exit codes:" in (parser.epilog or "") and "130" in (parser.epilog or "")
+    commands = subparsers()
+    assert set(commands) == {"check", "repair", "project", "counterexample", "verify", "prove", "explore", "rules"}
+    for name, sub in commands.items():
+        assert sub.description, name
+        epilog = sub.epilog or ""
+        assert f"ctxcontract {name}" in epilog.split("exit codes:")[0], name  # an example of this command
+        assert "exit codes:" in epilog and "  2 " in epilog, name
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_version() -> None:
+    proc = cli("--version")
+    assert proc.returncode == 0 and proc.stdout.decode() == f"ctxcontract {ctxcontract.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["verify", "--projector", "x:y", "--max-examples", "-1"], "argument --max-examples: -1 is less than 1"),
+        (["explore", "--length", "many"], "argument --length: 'many' is not a whole number"),
+        (["prove", "--slots", "0"], "argument --slots: 0 is less than 1"),
+        (["check"], "the following arguments are required: FILE"),
+        (["nonsense"], "invalid choice: 'nonsense'"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(argv: list[str], fragment: str) -> None:
+    proc = cli(*argv)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and fragment in err and "Traceback" not in err
+
+
+def test_exit_codes() -> None:
+    assert cli("check", str(EXAMPLES / "clean.jsonl")).returncode == 0
+    assert cli("check", str(WIRE / "todolist3.jsonl")).returncode == 1
+    missing = cli("check", "no/such/file.jsonl")
+    assert missing.returncode == 2 and missing.stderr.decode() == "ctxcontract: error: no/such/file.jsonl: no such file\n"
+
+
+# -- standard input and output ------------------------------------------------------
+
+
+def test_stdin_is_read_once_from_a_pipe() -> None:
+    path = WIRE / "todolist3.jsonl"
+    by_path = json.loads(cli("check", str(path), "--json").stdout)
+    piped = subprocess.run(f"cat {path} | {sys.executable} -m ctxcontract check - --json", shell=True, capture_output=True, cwd=ROOT)
+    by_pipe = json.loads(piped.stdout)
+    assert by_pipe["file"] == "-" and by_pipe["format"] == "kimi-wire"
+    assert {**by_pipe, "file": str(path)} == by_path
+    VALIDATOR.validate(by_pipe)
+
+
+def test_stdin_errors_name_stdin() -> None:
+    proc = cli("check", "-", stdin=b'{"type":"session.meta","version":1}\n{"type":"turn.prompt","text":5}\n')
+    assert proc.returncode == 2
+    assert proc.stderr.decode() == "ctxcontract: error: <stdin>:2: turn.prompt.text: expected a string, got an integer\n"
+
+
+def test_repair_from_stdin_to_stdout(tmp_path: Path) -> None:
+    source = WIRE / "crash-mid-parallel.jsonl"
+    assert cli("repair", str(source), "-o", str(tmp_path / "r.jsonl")).returncode == 0
+    proc = cli("repair", "-", "-o", "-", stdin=source.read_bytes())
+    assert proc.returncode == 0
+    assert proc.stdout == (tmp_path / "r.jsonl").read_bytes()
+    assert b"change(s); wrote <stdout>" in proc.stderr  # the report goes to stderr, the data to stdout
+
+
+def test_project_to_stdout_and_counterexample_to_stdout() -> None:
+    proc = cli("project", "-", stdin=(EXAMPLES / "todolist3.jsonl").read_bytes())
+    assert proc.returncode == 0 and json.loads(proc.stdout)[-1]["tool_call_id"] == "TodoList:3"
+    proc = cli("counterexample", "--mutant", "duplicate_id_kept", "--shortest", "-o", "-")
+    assert proc.returncode == 0
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == 4 and json.loads(lines[0])["type"] == "session.meta"
+    assert "shortest: 3 events" in proc.stderr.decode()
+
+
+# -- --json ------------------------------------------------------------------------------
+
+
+def test_json_documents_follow_the_schema(tmp_path: Path) -> None:
+    doc = document("check", str(WIRE / "todolist3.jsonl"), "--request", str(WIRE / "todolist3-request.json"))
+    assert doc["kind"] == "events" and doc["verdict"] == "findings"
+    assert ("C6", 12) in {(f["rule"], f["line"]) for f in doc["findings"]}  # type: ignore[index, union-attr]
+    request = doc["request"]
+    assert isinstance(request, dict) and request["same"] is False and request["difference"]["index"] == 3
+    assert document("check", str(EXAMPLES / "clean.jsonl"))["verdict"] == "clean"
+    assert document("check", str(EXAMPLES / "requests" / "openai-todolist3.json"))["kind"] == "messages"
+    doc = document("check", str(EXAMPLES / "todolist3.jsonl"), "--projector", str(EXAMPLES / "todolist_bug.py") + ":project")
+    assert doc["kind"] == "projector" and {f["rule"] for f in doc["findings"]} >= {"C1", "C4"}  # type: ignore[index, union-attr]
+    doc = document("repair", str(WIRE / "crash-mid-parallel.jsonl"), "-o", str(tmp_path / "r.jsonl"))
+    assert doc["wrote"] is True and doc["changes"] and doc["remaining"] == []
+    doc = document("rules")
+    assert [r["code"] for r in doc["rules"]] == list(ctxcontract.RULES)  # type: ignore[union-attr, index]
+    doc = document("prove", "--slots", "2", "--depth", "6")
+    assert doc["proved"] is True
+    doc = document("explore", "--length", "2")
+    assert doc["sessions"] == 58 and doc["failed"] == 0
+    doc = document("verify", "--projector", "ctxref.projector:project_json", "--max-examples", "5")
+    assert doc["counterexample"] is None and doc["programs"] >= 5
+    doc = document("verify", "--projector", str(EXAMPLES / "todolist_bug.py") + ":project", "-o", str(tmp_path / "cx.jsonl"))
+    cx = doc["counterexample"]
+    assert isinstance(cx, dict) and cx["projection"] != cx["reference"]
+    assert (tmp_path / "cx.jsonl").read_text(encoding="utf-8").count("\n") == len(cx["events"])
+
+
+def test_the_schema_can_fail() -> None:
+    _, out = run("rules", "--json")
+    doc = json.loads(out)
+    VALIDATOR.validate(doc)
+    for broken in ({**doc, "rules": [{"code": "C1"}]}, {k: v for k, v in doc.items() if k != "exit_code"}, {**doc, "command": "check"}):
+        assert not VALIDATOR.is_valid(broken)
+
+
+# -- signals and the example database ----------------------------------------------------------
+
+SLOW = """
+import time
+from ctxref.projector import project_json
+def project(events):
+    time.sleep(0.02)
+    return project_json(events)
+"""
+
+
+def _started(proc: subprocess.Popen[bytes], marker: bytes) -> bytes:
+    """Read the child's stdout until ``marker`` (the child is then at work)."""
+    assert proc.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + 120
+    while marker not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    assert marker in seen, seen
+    return seen
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_is_one_line_and_its_exit_code(tmp_path: Path, sig: signal.Signals, code: int, word: str) -> None:
+    (tmp_path / "slow.py").write_text(SLOW, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "spec"), str(ROOT / "reference")])}
+    proc = subprocess.Popen([*CLI, "verify", "--projector", "slow.py:project", "--profile", "fuzz"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    _started(proc, b"verifying")
+    time.sleep(1.0)  # inside Hypothesis's run
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    text = err.decode()
+    assert proc.returncode == code, text
+    assert "Traceback" not in text and text.rstrip().splitlines()[-1] == f"ctxcontract: {word}"
+    assert list(tmp_path.iterdir()) == [tmp_path / "slow.py"] or sorted(p.name for p in tmp_path.iterdir()) == ["__pycache__", "slow.py"]
+
+
+def test_verify_leaves_no_example_database(tmp_path: Path) -> None:
+    proc = cli("verify", "--projector", "ctxref.projector:project_json", "--profile", "dev", "--max-examples", "5", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / ".hypothesis").exists()
+    assert "tried " in proc.stdout.decode() and " programs (" in proc.stdout.decode()  # always a count line
+
+
+def test_verify_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text(SLOW, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "spec"), str(ROOT / "reference")])}
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*CLI, "verify", "--projector", "slow.py:project", "--max-examples", "30"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    screen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0
+    text = screen.decode(errors="replace")
+    assert "\r" in text and " programs (" in text and "/s, 0 finding(s)" in text, text
+    assert "tried " in out.decode()
+
+
+# -- input hygiene --------------------------------------------------------------------------------
+
+
+def test_a_bom_is_accepted_and_noted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (WIRE / "todolist3.jsonl").read_bytes())
+    doc = document("check", str(path))
+    assert doc["format"] == "kimi-wire" and doc["verdict"] == "findings"
+    assert any("byte order mark" in n["why"] for n in doc["read"]["notes"])  # type: ignore[index, union-attr]
+    request = tmp_path / "bom.json"
+    request.write_bytes(b"\xef\xbb\xbf" + (EXAMPLES / "requests" / "openai-clean.json").read_bytes())
+    assert document("check", str(request))["verdict"] == "clean"
+
+
+def test_gzip_is_named_with_the_pipe_that_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl.gz"
+    path.write_bytes(gzip.compress((WIRE / "todolist3.jsonl").read_bytes()))
+    proc = cli("check", str(path))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and err.count("\n") == 1
+    assert f"{path}:1: gzip-compressed" in err and f"gunzip -c {path} | ctxcontract check -" in err
+    piped = subprocess.run(f"gunzip -c {path} | {sys.executable} -m ctxcontract check - --brief", shell=True, capture_output=True, cwd=ROOT)
+    assert piped.returncode == 1 and b"kimi-wire" in piped.stdout
+
+
+def test_lenient_check_says_what_it_skipped(tmp_path: Path) -> None:
+    lines = (EXAMPLES / "clean.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    path = tmp_path / "corrupt.jsonl"
+    path.write_text("".join(lines[:3] + ["{not json\n"] + lines[3:]), encoding="utf-8")
+    assert run("check", str(path))[0] == 2
+    code, out = run("check", str(path), "--lenient")
+    verdict = [line for line in out.splitlines() if line.startswith("verdict:")]
+    assert code == 0 and verdict == ["verdict: clean; 1 unreadable line skipped, not judged (--lenient)"]
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ('{"model": "m", "messages": [{"role": "user", "content": "hi"}', ":1: truncated JSON: the document ends before it is complete"),
+        ('{"model": "m", "input": []}', "got an object with no 'messages' array (keys: 'model', 'input')"),
+        ('"just a string"', "got a string"),
+    ],
+)
+def test_request_errors_name_the_real_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, fragment: str) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(content, encoding="utf-8")
+    code, _ = run("check", str(WIRE / "todolist3.jsonl"), "--request", str(request))
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and err.count("\n") == 1, err
+
+
+def test_project_reads_every_format_check_reads() -> None:
+    for path in (EXAMPLES / "todolist3.jsonl", WIRE / "todolist3.jsonl", EXAMPLES / "codex" / "todolist3.jsonl", EXAMPLES / "claude" / "todolist3.jsonl"):
+        code, out = run("project", str(path))
+        assert code == 0, path
+        checked = document("check", str(path))["projection"]  # the streaming verdict's projection
+        assert json.loads(out) == [p["message"] for p in checked], path  # type: ignore[union-attr, index]
+    code, out = run("project", str(EXAMPLES / "requests" / "openai-todolist3.json"))
+    assert code == 0 and json.loads(out)[0]["role"] in ("system", "user")
+
+
+# -- start-up: the file commands import neither Hypothesis nor Z3 -------------------------------------
+
+PROBE = """
+import io, sys
+from ctxref.cli import main
+main(sys.argv[1:], out=io.StringIO())
+heavy = sorted({m.split('.')[0] for m in sys.modules} & {'hypothesis', 'z3'})
+print(','.join(heavy))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "examples/kimi-wire/todolist3.jsonl"],
+        ["check", "examples/requests/openai-todolist3.json"],
+        ["repair", "examples/kimi-wire/crash-mid-parallel.jsonl", "-o", "-"],
+        ["project", "examples/todolist3.jsonl"],
+        ["rules"],
+    ],
+)
+def test_file_commands_import_neither_hypothesis_nor_z3(argv: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, cwd=ROOT, timeout=120)
+    assert proc.stdout.decode().splitlines()[-1] == "", proc.stdout + proc.stderr
+
+
+def test_the_import_probe_can_fail() -> None:
+    proc = subprocess.run([sys.executable, "-c", PROBE, "prove", "--slots", "1", "--depth", "2"], capture_output=True, cwd=ROOT, timeout=120)
+    assert proc.stdout.decode().splitlines()[-1] == "z3"
+
+
+def test_the_cli_format_list_is_the_registries() -> None:
+    from ctxref.cli import FORMATS
+    from ctxref.formats import EVENT_FORMATS
+    from ctxref.formats.messages import MESSAGE_FORMATS
+
+    assert FORMATS == (*EVENT_FORMATS, *MESSAGE_FORMATS)
+
+
+def test_the_facade_names_everything_it_exports() -> None:
+    import ctxcontract as facade
+
+    assert set(facade._HOME) == set(facade.__all__) - {"__version__"}
+    for name in facade.__all__:
+        assert getattr(facade, name) is not None, name
+    with pytest.raises(AttributeError):
+        facade.no_such_name  # noqa: B018
