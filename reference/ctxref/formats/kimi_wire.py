@@ -200,6 +200,14 @@ class _History:
         """How many messages, from the start, a compaction up to canonical line ``upto`` replaces."""
         return self.summary + sum(1 for line in self.lines if line <= upto)
 
+    def recount(self, raw: str, upto: int) -> str | None:
+        """The compaction record ``raw``, read after this history, set to cover up to canonical line ``upto``."""
+        obj = json.loads(raw)
+        if not isinstance(obj, dict):
+            return None
+        obj["compactedCount"] = self.count(upto)
+        return dumps(obj)
+
 
 # ---------------------------------------------------------------------------
 # Import.
@@ -417,18 +425,20 @@ class KimiWireFormat:
         for i, event in enumerate(log):
             yield from w.event(event, i + 1, log[i + 1] if i + 1 < len(log) else None)
 
+    def compaction_counter(self) -> _History:
+        """The repair engine's hook: fed an edited file's events in order, it
+        recounts a compaction record there (:meth:`_History.recount`), in
+        memory bounded by Kimi's history, not by the file."""
+        return _History()
+
     def recount_compaction(self, raw: str, before: Sequence[Event], upto: int) -> str | None:
         """The compaction record ``raw`` set to cover the context up to
-        canonical line ``upto``, given the events ``before`` it (the repair
-        engine's hook: ``compactedCount`` counts Kimi's history messages)."""
-        history = _History()
+        canonical line ``upto``, given the events ``before`` it
+        (``compactedCount`` counts Kimi's history messages)."""
+        history = self.compaction_counter()
         for line, event in enumerate(before, start=1):
             history.feed(event, line)
-        obj = json.loads(raw)
-        if not isinstance(obj, dict):
-            return None
-        obj["compactedCount"] = history.count(upto)
-        return dumps(obj)
+        return history.recount(raw, upto)
 
     def result_record(self, event: ToolResult, name: str, near: Record | None) -> str:
         time = near.obj.get("time") if near is not None else None
