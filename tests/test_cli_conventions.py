@@ -351,3 +351,71 @@ def test_the_facade_names_everything_it_exports() -> None:
         assert getattr(facade, name) is not None, name
     with pytest.raises(AttributeError):
         facade.no_such_name  # noqa: B018
+
+
+# -- repair you can trust with the only copy (the module's own tests: tests/test_output.py) ------------
+
+
+def test_repair_in_place_keeps_a_backup(tmp_path: Path) -> None:
+    session = tmp_path / "wire.jsonl"
+    original = (WIRE / "crash-mid-parallel.jsonl").read_bytes()
+    session.write_bytes(original)
+    session.chmod(0o640)
+    assert cli("repair", "--in-place", str(session)).returncode == 0
+    assert (tmp_path / "wire.jsonl.bak").read_bytes() == original
+    assert session.read_bytes() != original and session.stat().st_mode & 0o777 == 0o640
+    assert cli("check", str(session)).returncode == 0  # repaired where the runtime reads it
+    session.write_bytes(original)
+    refused = cli("repair", "--in-place", str(session))  # the backup is checked before any work
+    assert refused.returncode == 2 and b"wire.jsonl.bak: already exists" in refused.stderr
+    assert session.read_bytes() == original
+    assert cli("repair", "--in-place", str(session), "--backup", ".orig").returncode == 0
+    assert (tmp_path / "wire.jsonl.orig").read_bytes() == original
+
+
+def test_repair_in_place_with_nothing_to_repair_touches_nothing(tmp_path: Path) -> None:
+    session = tmp_path / "clean.jsonl"
+    session.write_bytes((EXAMPLES / "clean.jsonl").read_bytes())
+    before = session.stat()
+    proc = cli("repair", "--in-place", str(session))
+    assert proc.returncode == 0 and b"nothing to repair" in proc.stdout
+    after = session.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.jsonl"]  # no backup, no temporary file
+
+
+def test_repair_output_checks_come_before_the_work(tmp_path: Path) -> None:
+    source = str(WIRE / "crash-mid-parallel.jsonl")
+    missing = cli("repair", source, "-o", str(tmp_path / "no" / "out.jsonl"))
+    assert missing.returncode == 2 and missing.stderr.decode().startswith(f"ctxcontract: error: {tmp_path / 'no' / 'out.jsonl'}: ")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(tmp_path / "nowhere.jsonl")  # dangling: still something at OUT
+    refused = cli("repair", source, "-o", str(link))
+    assert refused.returncode == 2 and b"already exists" in refused.stderr
+    assert link.is_symlink() and not (tmp_path / "nowhere.jsonl").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jsonl"]  # no temporary file left
+
+
+def test_repair_output_mode_follows_the_umask(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run(f"umask 027 && {sys.executable} -m ctxcontract repair {WIRE / 'crash-mid-parallel.jsonl'} -o {out}", shell=True, cwd=ROOT, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_two_repairs_racing_to_one_output(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    sources = [WIRE / "crash-mid-parallel.jsonl", WIRE / "steer-during-parallel.jsonl"]
+    for _ in range(3):
+        procs = [subprocess.Popen([*CLI, "repair", str(s), "-o", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for s in sources]
+        results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else b"") for p in procs]
+        codes = sorted(code for code, _ in results)
+        assert codes == [0, 2], results
+        loser = next(err for code, err in results if code == 2)
+        assert b"already exists" in loser
+        winner = sources[[code for code, _ in results].index(0)]
+        expected = tmp_path / "expected.jsonl"
+        assert cli("repair", str(winner), "-o", str(expected)).returncode == 0
+        assert out.read_bytes() == expected.read_bytes()  # the winner's whole file, nobody's half
+        out.unlink()
+        expected.unlink()
