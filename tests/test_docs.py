@@ -91,6 +91,21 @@ def test_pytest_examples_pass_under_plain_pytest(path: Path, body: str, end: int
     assert re.search(r"\b2 passed\b", proc.stdout), proc.stdout
 
 
+CLI_OUTPUT = blocks("json cli-output")
+
+
+@pytest.mark.parametrize("path, body, end", CLI_OUTPUT, ids=[f"{p.name}:{e}" for p, _, e in CLI_OUTPUT])
+def test_json_output_examples_follow_the_schema(path: Path, body: str, end: int) -> None:
+    import jsonschema
+
+    schema = json.loads((DOCS / "cli-output.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(json.loads(body))
+
+
+def test_docs_have_a_json_output_example() -> None:
+    assert CLI_OUTPUT
+
+
 def test_contract_doc_has_every_rule_and_cites_real_tests() -> None:
     text = (DOCS / "contract.md").read_text(encoding="utf-8")
     for code, rule in RULES.items():

@@ -35,7 +35,7 @@ from ctxspec.events import Event, dumps_log, event_to_dict
 from ctxspec.messages import Message, messages_to_openai, to_openai
 from ctxspec.profiles import PROFILES
 
-from .formats.base import STDIN
+from . import STDIN
 from .output import Terminated
 
 if TYPE_CHECKING:

@@ -59,14 +59,14 @@ from ctxspec.events import (
 )
 from ctxspec.state import Phase, Refusal, next_phase
 
+from .. import STDIN
+
 #: The longest line read; longer lines are refused without reading them whole.
 MAX_LINE_BYTES: Final = 64 * 1024 * 1024
 #: The UTF-8 byte order mark: accepted before the first line, and noted.
 BOM: Final = b"\xef\xbb\xbf"
 #: The gzip magic number: a compressed file is named as such, not misread.
 GZIP_MAGIC: Final = b"\x1f\x8b"
-#: The path that means standard input.
-STDIN: Final = "-"
 
 JSON = dict[str, object]
 
