@@ -419,3 +419,33 @@ def test_two_repairs_racing_to_one_output(tmp_path: Path) -> None:
         assert out.read_bytes() == expected.read_bytes()  # the winner's whole file, nobody's half
         out.unlink()
         expected.unlink()
+
+
+def _big_session(path: Path, turns: int) -> None:
+    """A canonical log of ``turns`` turns, each with a call left unanswered (so repair has work everywhere)."""
+    pad = "x" * 2000
+    with path.open("w", encoding="utf-8") as out:
+        out.write('{"type":"session.meta","version":1,"system":""}\n')
+        for i in range(turns):
+            call = json.dumps({"type": "assistant", "text": "", "calls": [{"id": f"c{i}", "name": "Shell", "args": "{}"}, {"id": f"d{i}", "name": "Shell", "args": "{}"}], "complete": True})
+            out.write(f'{{"type":"turn.prompt","text":"turn {i}"}}\n{{"type":"step.begin"}}\n{call}\n')
+            out.write(json.dumps({"type": "tool.result", "call_id": f"d{i}", "output": pad, "is_error": False}) + "\n")
+            out.write('{"type":"step.end","finish_reason":"tool_calls"}\n{"type":"turn.end"}\n')
+
+
+def test_sigterm_during_repair_leaves_nothing(tmp_path: Path) -> None:
+    source = tmp_path / "big.jsonl"
+    _big_session(source, 5_000)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen([*CLI, "repair", str(source), "-o", str(out_dir / "repaired.jsonl")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(out_dir.iterdir()) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    temp = list(out_dir.iterdir())
+    assert len(temp) == 1 and "ctxcontract-repair" in temp[0].name, temp  # its name says what it is
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.decode().splitlines()[-1] == "ctxcontract: terminated"
+    assert list(out_dir.iterdir()) == []  # no temporary file, no OUT
