@@ -29,21 +29,23 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, NoReturn, TextIO
 
 from ctxcontract import __version__
-from ctxspec.contract import MESSAGE_RULES, RULES, Violation
-from ctxspec.errors import ContractViolation, CtxError, InvalidLog
-from ctxspec.events import Event, dumps_log, event_to_dict
-from ctxspec.messages import Message, messages_to_openai, to_openai
+from ctxspec.errors import CtxError, InvalidLog
 from ctxspec.profiles import PROFILES
+from ctxspec.rules import RULES
 
 from . import STDIN
 from .output import Terminated
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the commands import what they run, so that each starts fast
     from ctxref.formats.base import ImportReport
     from ctxref.formats.verdict import Verdict
     from ctxref.mutants import Mutant
+    from ctxspec.contract import Violation
+    from ctxspec.errors import ContractViolation
+    from ctxspec.events import Event
+    from ctxspec.messages import Message
 
-ProjectorFn = Callable[[Sequence[Event]], Sequence[Message]]
+    ProjectorFn = Callable[[Sequence[Event]], Sequence[Message]]
 #: The formats ``check`` reads: the event formats, then the message formats
 #: (their registries, ``formats.EVENT_FORMATS`` and ``MESSAGE_FORMATS``, import
 #: every reader; a test keeps this list equal to them).
@@ -169,6 +171,8 @@ def load_callable(spec: str) -> Callable[..., object]:
 
 
 def _print_messages(messages: Sequence[Message], out: TextIO) -> None:
+    from ctxspec.messages import messages_to_openai
+
     for i, m in enumerate(messages_to_openai(messages)):
         print(f"  [{i}] {json.dumps(m, ensure_ascii=False)}", file=out)
 
@@ -208,6 +212,9 @@ def _format_of(path: str, forced: str | None) -> str:
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    from ctxspec.contract import Violation
+    from ctxspec.messages import to_openai
+
     from .formats.messages import MESSAGE_FORMATS
     from .formats.verdict import check_file
 
@@ -264,6 +271,8 @@ def _name(path: str) -> str:
 
 
 def _diff_request(path: str, verdict: Verdict) -> tuple[dict[str, object], int]:
+    from ctxspec.messages import to_openai
+
     from .formats.messages import load_messages
     from .formats.verdict import request_difference
 
@@ -292,6 +301,9 @@ def _print_request(request: dict[str, object], out: TextIO) -> None:
 
 
 def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
+    from ctxspec.contract import MESSAGE_RULES
+    from ctxspec.messages import to_openai
+
     from .formats.messages import check_messages_file
 
     if args.projector or args.request:
@@ -479,6 +491,8 @@ def _split_change(text: str) -> tuple[int, str, str]:
 
 
 def cmd_project(args: argparse.Namespace, out: TextIO) -> int:
+    from ctxspec.messages import messages_to_openai
+
     from .formats import load
     from .formats.messages import MESSAGE_FORMATS, load_messages
     from .projector import project
@@ -508,6 +522,8 @@ def _session_text(found: ContractViolation, fmt: str, projector: ProjectorFn) ->
     list a runtime stores: there it is the request the projector under test
     built, which is what that runtime would load and send.
     """
+    from ctxspec.events import dumps_log
+
     from .formats import EVENT_FORMATS, export_text
     from .formats.messages import export_messages
 
@@ -519,6 +535,8 @@ def _session_text(found: ContractViolation, fmt: str, projector: ProjectorFn) ->
 
 
 def _report(found: ContractViolation, out: TextIO, output: str | None, force: bool, fmt: str, projector: ProjectorFn) -> None:
+    from ctxspec.events import dumps_log
+
     from .projector import project
 
     report_to = _report_stream(output, out)
@@ -583,6 +601,7 @@ def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _shortest(args: argparse.Namespace, mutant: Mutant, out: TextIO) -> int:
+    from ctxspec.errors import ContractViolation
     from ctxspec.exhaustive import shortest_counterexample
 
     report_to = _report_stream(args.output, out)
@@ -692,6 +711,9 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _verify_doc(args: argparse.Namespace, code: int, progress: _Progress, found: ContractViolation | None, projector: ProjectorFn | None) -> dict[str, object]:
+    from ctxspec.events import event_to_dict
+    from ctxspec.messages import messages_to_openai
+
     from .projector import project
 
     counterexample: dict[str, object] | None = None
@@ -761,6 +783,7 @@ def _progress_bar(stream: TextIO) -> Callable[[int, int], None]:
 
 
 def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
+    from ctxspec.events import event_to_dict
     from ctxspec.exhaustive import explore_contract
     from ctxspec.explore import ALL_VARIANTS
 
@@ -809,6 +832,8 @@ def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
+        from ctxspec.contract import MESSAGE_RULES
+
         rules = [{"code": r.code, "title": r.title, "statement": r.statement, "message_level": r.code in MESSAGE_RULES} for r in RULES.values()]
         _emit_json(_doc("rules", 0, rules=rules), out)
         return 0

@@ -42,7 +42,6 @@ import errno
 import io
 import os
 import re
-import secrets
 import signal
 import stat
 import threading
@@ -297,7 +296,7 @@ def _open_temp(
 ) -> OutputFile:
     """Create the temporary file beside ``path``; this proves the folder writable."""
     for _ in range(100):
-        tmp = temp_name(path, purpose, secrets.token_hex(3))
+        tmp = temp_name(path, purpose, os.urandom(3).hex())
         try:
             fd = os.open(tmp, _NEW_FILE, 0o666)
         except FileExistsError:
@@ -525,7 +524,7 @@ def _back_up(path: str, backup: str, original: os.stat_result, force: bool, guar
 def _link_over(path: str, backup: str, guard: _Guard) -> None:
     """Hard-link FILE to a temporary name, then rename that over the backup."""
     for _ in range(100):
-        tmp = temp_name(backup, "backup", secrets.token_hex(3))
+        tmp = temp_name(backup, "backup", os.urandom(3).hex())
         try:
             os.link(path, tmp)
         except FileExistsError:
