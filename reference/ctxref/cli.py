@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, NoReturn, TextIO
@@ -231,23 +231,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         request, request_code = _diff_request(args.request, verdict)
         code = max(code, request_code)
     if args.json:
-        _emit_json(
-            _doc(
-                "check",
-                code,
-                file=args.log,
-                format=verdict.format,
-                kind="events",
-                events=verdict.events,
-                read=_report_json(verdict.report),
-                rules=list(RULES),
-                findings=[_finding(h.rule, h.what, line=h.line or None) for h in hazards],
-                projection=[{"line": line or None, "message": to_openai(m)} for m, line in verdict.messages],
-                request=request,
-                verdict="clean" if not hazards else "findings",
-            ),
-            out,
-        )
+        findings = [_finding(h.rule, h.what, line=h.line or None) for h in hazards]
+        projection = [{"line": line or None, "message": to_openai(m)} for m, line in verdict.messages]
+        _emit_json(_check_doc(args, code, verdict.format, "events", verdict.report, RULES, findings, projection, request, events=verdict.events), out)
         return code
     print(f"{_name(args.log)}: {verdict.format}, {verdict.events} events ({verdict.report.summary()})", file=out)
     _print_report(verdict.report, out)
@@ -268,6 +254,43 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
 
 def _name(path: str) -> str:
     return "<stdin>" if path == STDIN else path
+
+
+def _check_doc(
+    args: argparse.Namespace,
+    code: int,
+    format: str,
+    kind: str,
+    report: ImportReport,
+    rules: Iterable[str],
+    findings: list[dict[str, object]],
+    projection: Sequence[Mapping[str, object]] | None,
+    request: dict[str, object] | None,
+    **counts: object,
+) -> dict[str, object]:
+    """The ``check --json`` document, for each ``kind`` of verdict."""
+    return _doc(
+        "check",
+        code,
+        file=args.log,
+        format=format,
+        kind=kind,
+        **counts,
+        read=_report_json(report),
+        rules=list(rules),
+        findings=findings,
+        projection=projection,
+        request=request,
+        verdict="clean" if not findings else "findings",
+    )
+
+
+def _where(v: Violation, line_of: Callable[[int], int]) -> str:
+    """A violation with its message index and its line in the file (``line_of`` maps the violation's line there)."""
+    parts = [f"message {v.index}"] if v.index is not None else []
+    if v.line is not None:
+        parts.append(f"line {line_of(v.line)}")
+    return f"{v.message} ({', '.join(parts)})" if parts else v.message
 
 
 def _diff_request(path: str, verdict: Verdict) -> tuple[dict[str, object], int]:
@@ -313,23 +336,9 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     loaded, violations = check_messages_file(args.log, fmt, lenient=args.lenient or runtime_skips)
     code = 1 if violations else 0
     if args.json:
-        _emit_json(
-            _doc(
-                "check",
-                code,
-                file=args.log,
-                format=fmt,
-                kind="messages",
-                messages=len(loaded.messages),
-                read=_report_json(loaded.report),
-                rules=list(MESSAGE_RULES),
-                findings=[_finding(v.rule, v.message, line=v.line, index=v.index) for v in violations],
-                projection=[{"line": line, "message": to_openai(m)} for m, line in zip(loaded.messages, loaded.lines)],
-                request=None,
-                verdict="clean" if not violations else "findings",
-            ),
-            out,
-        )
+        findings = [_finding(v.rule, v.message, line=v.line, index=v.index) for v in violations]
+        projection = [{"line": line, "message": to_openai(m)} for m, line in zip(loaded.messages, loaded.lines)]
+        _emit_json(_check_doc(args, code, fmt, "messages", loaded.report, MESSAGE_RULES, findings, projection, None, messages=len(loaded.messages)), out)
         return code
     print(f"{_name(args.log)}: {fmt}, {len(loaded.messages)} messages as the runtime sends them ({loaded.report.summary()})", file=out)
     if runtime_skips and loaded.report.unreadable:
@@ -340,13 +349,7 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
             print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
     print("the contract's message-level rules on this request (the others need the session's event log):", file=out)
 
-    def where(v: Violation) -> str:
-        parts = [f"message {v.index}"] if v.index is not None else []
-        if v.line is not None:
-            parts.append(f"line {v.line}")
-        return f"{v.message} ({', '.join(parts)})" if parts else v.message
-
-    _print_rules(violations, where, out, codes=MESSAGE_RULES)
+    _print_rules(violations, lambda v: _where(v, lambda line: line), out, codes=MESSAGE_RULES)
     accepted = "the provider would accept it" if not violations else f"the provider would reject it: {len(violations)} violation(s)"
     print("verdict: " + accepted + ("" if runtime_skips else _skipped(loaded.report)), file=out)
     return code
@@ -362,34 +365,12 @@ def _check_projector(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     violations = check_session(imp.log, projector, flags=False)
     code = 1 if violations else 0
     if args.json:
-        _emit_json(
-            _doc(
-                "check",
-                code,
-                file=args.log,
-                format=imp.format,
-                kind="projector",
-                projector=args.projector,
-                events=len(imp.log),
-                read=_report_json(imp.report),
-                rules=list(RULES),
-                findings=[_finding(v.rule, v.message, line=imp.origin(v.line) if v.line else None, index=v.index) for v in violations],
-                projection=None,
-                request=None,
-                verdict="clean" if not violations else "findings",
-            ),
-            out,
-        )
+        findings = [_finding(v.rule, v.message, line=imp.origin(v.line) if v.line else None, index=v.index) for v in violations]
+        _emit_json(_check_doc(args, code, imp.format, "projector", imp.report, RULES, findings, None, None, projector=args.projector, events=len(imp.log)), out)
         return code
     print(f"{_name(args.log)}: {imp.format}, {len(imp.log)} events, projector {args.projector}", file=out)
 
-    def where(v: Violation) -> str:
-        parts = [f"message {v.index}"] if v.index is not None else []
-        if v.line is not None:
-            parts.append(f"line {imp.origin(v.line)}")
-        return f"{v.message} ({', '.join(parts)})" if parts else v.message
-
-    _print_rules(violations, where, out)
+    _print_rules(violations, lambda v: _where(v, imp.origin), out)
     print("verdict: " + ("clean" if not violations else f"{len(violations)} violation(s)") + _skipped(imp.report), file=out)
     return code
 
