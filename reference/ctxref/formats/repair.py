@@ -73,9 +73,10 @@ from ctxspec.events import (
     ToolResult,
     event_to_dict,
 )
+from ctxspec.messages import UserMessage
 from ctxspec.state import EVENT_KINDS, PHASE_TABLE, Phase, Reason
 
-from ..projector import SYNTHETIC, Projector, Repair, RepairKind, _Call, _Exchange
+from ..projector import SYNTHETIC, Projector, Repair, RepairKind, _Call, _Entry, _Exchange
 from . import EVENT_FORMATS, stream
 from .base import GLUE, EventFormat, ImportReport, Record, count_ids, dumps, rename_ids
 from .verdict import describe
@@ -146,14 +147,24 @@ def _names_exchange(r: Repair, decl: int) -> bool:
     return kind in (RepairKind.RESULTS_REORDERED, RepairKind.ID_RENAMED) and r.line == decl
 
 
+#: What a traced context entry holds instead of its message: the planner reads no text.
+_NO_TEXT: Final = UserMessage(text="")
+
+
 class _Tracing(Projector):
     """The reference projector, keeping the calls of every exchange a repair
     names and noting which results reach a renamed call.
 
     An exchange's calls are looked at when it settles (``_forget``): every
     repair that names an exchange is made by then, and its calls no longer
-    change in any way the planner reads.
+    change in any way the planner reads.  Context entries keep their places
+    but not their text (outputs, replies, notes), so what the trace holds
+    does not grow with what the session said.
     """
+
+    def _commit(self, entry: _Entry) -> None:
+        entry.message = _NO_TEXT
+        super()._commit(entry)
 
     def __init__(self) -> None:
         super().__init__(track_fates=False)
@@ -173,7 +184,7 @@ class _Tracing(Projector):
 
     def _forget(self, ex: _Exchange) -> None:
         start, calls = self._declaring.pop(ex.line, (len(self.repairs), []))
-        if any(_names_exchange(r, ex.line) for r in itertools.islice(self.repairs, start, None)):
+        if any(_names_exchange(self.repairs[i], ex.line) for i in range(start, len(self.repairs))):
             self.calls[ex.line] = tuple(_CallInfo(c.orig, c.sent, c.name, c.status.value == "dropped", c.result_line) for c in calls)
         super()._forget(ex)
 
@@ -201,6 +212,8 @@ def hazards(log: Sequence[Event]) -> tuple[list[Repair], _Tracing]:
 # ---------------------------------------------------------------------------
 
 _CODE: Final = {cls: i for i, cls in enumerate(EVENT_CLASSES)}
+#: Bytes copied at a time.
+_CHUNK: Final = 1 << 18
 _FOREIGN: Final = 0x80  # kind flag: the event came from an extension record
 
 
@@ -280,7 +293,7 @@ def _trace(handle: IO[bytes], format: str, *, lenient: bool, path: str) -> _Trac
     report = ImportReport(path=path)
     reader = _LineStarts(handle)
     tracer = _Tracing()
-    starts: array[int] = array("Q", [0])
+    starts: array[int] = array("I", [0])
     flat: array[int] = array("I")
     kinds = bytearray()
     begins: array[int] = array("I")
@@ -303,7 +316,7 @@ def _trace(handle: IO[bytes], format: str, *, lenient: bool, path: str) -> _Trac
             kept[canonical] = event
         before = len(tracer.repairs)
         tracer.feed(event)
-        if isinstance(event, Assistant) and any(r.kind is RepairKind.HALF_CALL_DROPPED for r in itertools.islice(tracer.repairs, before, None)):
+        if isinstance(event, Assistant) and any(tracer.repairs[i].kind is RepairKind.HALF_CALL_DROPPED for i in range(before, len(tracer.repairs))):
             kept[canonical] = event
     if len(kinds) <= 1 and report.unreadable:
         raise InvalidLog("nothing usable: every record was unreadable", path=path)
@@ -339,7 +352,7 @@ class _Lines:
         self.handle.seek(self.offsets[first - 1])
         left = self.offsets[last] - self.offsets[first - 1]
         while left:
-            chunk = self.handle.read(min(left, 1 << 20))
+            chunk = self.handle.read(min(left, _CHUNK))
             if not chunk:
                 raise InvalidLog("the file changed while it was being repaired")
             out.write(chunk)
@@ -1022,7 +1035,7 @@ def _renumber(jobs: list[_Renumbering], applied: _Applied, fmt: EventFormat, pla
         edited.seek(at + length)
         out.write(new)
         position = at + length
-    shutil.copyfileobj(edited, out, 1 << 20)
+    shutil.copyfileobj(edited, out, _CHUNK)
     return True
 
 
@@ -1041,7 +1054,7 @@ class _Placed:
 
 def _copy_bytes(src: IO[bytes], out: IO[bytes], count: int) -> None:
     while count:
-        chunk = src.read(min(count, 1 << 20))
+        chunk = src.read(min(count, _CHUNK))
         if not chunk:
             raise InvalidLog("the edited file ended early")
         out.write(chunk)
@@ -1170,8 +1183,9 @@ def repair_stream(source: IO[bytes], format: str, sink: IO[bytes], *, lenient: b
                 if handle is not current:
                     handle.close()
             temps[:] = [current]
+            del trace, physical, plan, applied, jobs  # before the next round's trace
         current.seek(0)
-        shutil.copyfileobj(current, sink, 1 << 20)
+        shutil.copyfileobj(current, sink, _CHUNK)
         described: tuple[str, ...] = ()
         if left:
 
