@@ -56,7 +56,7 @@ import sys
 import tempfile
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import IO, Final, NamedTuple, Protocol, cast
 
