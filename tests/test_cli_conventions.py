@@ -111,6 +111,16 @@ def test_stdin_is_read_once_from_a_pipe() -> None:
     VALIDATOR.validate(by_pipe)
 
 
+def test_inputs_that_read_once_are_read_once() -> None:
+    path = WIRE / "todolist3.jsonl"
+    by_path = json.loads(cli("check", str(path), "--json").stdout)
+    for command in (f"cat {path} | {sys.executable} -m ctxcontract check /dev/stdin --json", f"{sys.executable} -m ctxcontract check <(cat {path}) --json"):
+        proc = subprocess.run(["bash", "-c", command], capture_output=True, cwd=ROOT)
+        assert proc.returncode == 1, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert doc["findings"] == by_path["findings"] and doc["projection"] == by_path["projection"], command
+
+
 def test_stdin_errors_name_stdin() -> None:
     proc = cli("check", "-", stdin=b'{"type":"session.meta","version":1}\n{"type":"turn.prompt","text":5}\n')
     assert proc.returncode == 2

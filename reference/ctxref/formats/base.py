@@ -29,6 +29,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections import Counter
@@ -219,13 +220,15 @@ def open_input(path: str) -> IO[bytes]:
 
     ``-`` is standard input.  It is read once, into a temporary copy that is
     removed when the process exits, so that detection and import can each
-    read it from the start (stdin may be a pipe).  A gzip-compressed file is
+    read it from the start (stdin may be a pipe).  So is any other path that
+    can be read only once: ``/dev/stdin``, a named pipe, a shell's
+    ``<(...)``.  A gzip-compressed file is
     named as such: the runtimes write and load plain JSON, so a repaired copy
     must be plain too, and a pipe (``gunzip -c F | ctxcontract check -``)
     reads it without a stored plain copy.
     """
     try:
-        handle: IO[bytes] = open(_stdin_copy() if path == STDIN else path, "rb")
+        handle: IO[bytes] = open(_readable_copy(path), "rb")
     except IsADirectoryError:
         raise InvalidLog("is a directory, not a session file", path=path) from None
     except FileNotFoundError:
@@ -246,21 +249,32 @@ def open_input(path: str) -> IO[bytes]:
     return handle
 
 
-_stdin_path: str | None = None
+#: Inputs that can be read only once, and the temporary copy each was read into.
+_copies: dict[str, str] = {}
 
 
-def _stdin_copy() -> str:
-    """A temporary file holding all of standard input (read on first use only)."""
-    global _stdin_path
-    if _stdin_path is None:
-        if sys.stdin is None or sys.stdin.isatty():
+def _readable_copy(path: str) -> str:
+    """``path`` itself, or, for an input that can be read only once, a temporary copy of it all."""
+    if path != STDIN:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return path  # open() says what is wrong with it
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISBLK(mode):
+            return path
+    if path not in _copies:
+        if path == STDIN and (sys.stdin is None or sys.stdin.isatty()):
             raise InvalidLog("standard input is a terminal: pipe a file in, or name one", path=STDIN)
-        fd, name = tempfile.mkstemp(prefix="ctxcontract-stdin-", suffix=".partial")
+        fd, name = tempfile.mkstemp(prefix="ctxcontract-input-", suffix=".partial")
         atexit.register(_remove, name)
         with os.fdopen(fd, "wb") as copy:
-            shutil.copyfileobj(sys.stdin.buffer, copy, 1024 * 1024)
-        _stdin_path = name
-    return _stdin_path
+            if path == STDIN:
+                shutil.copyfileobj(sys.stdin.buffer, copy, 1024 * 1024)
+            else:
+                with open(path, "rb") as once:
+                    shutil.copyfileobj(once, copy, 1024 * 1024)
+        _copies[path] = name
+    return _copies[path]
 
 
 def _remove(name: str) -> None:
