@@ -220,6 +220,26 @@ def test_a_signal_is_one_line_and_its_exit_code(tmp_path: Path, sig: signal.Sign
     assert list(tmp_path.iterdir()) == [tmp_path / "slow.py"] or sorted(p.name for p in tmp_path.iterdir()) == ["__pycache__", "slow.py"]
 
 
+HANGS = """
+import time
+def project(events):
+    time.sleep(600)
+"""
+
+
+def test_a_second_signal_stops_a_projector_that_hangs(tmp_path: Path) -> None:
+    (tmp_path / "hangs.py").write_text(HANGS, encoding="utf-8")
+    proc = subprocess.Popen([*CLI, "verify", "--projector", "hangs.py:project"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _started(proc, b"verifying")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)  # acted on at the end of the program: never, here
+    time.sleep(1.0)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)  # the second acts at once
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and err.decode().rstrip().splitlines()[-1] == "ctxcontract: terminated"
+
+
 def test_verify_leaves_no_example_database(tmp_path: Path) -> None:
     proc = cli("verify", "--projector", "ctxref.projector:project_json", "--profile", "dev", "--max-examples", "5", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -571,7 +571,8 @@ def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
         return _shortest(args, mutant, out)
     from ctxspec.checker import find_counterexample
 
-    found = find_counterexample(mutant.project, incremental=mutant.cls, profile=args.profile, **_no_database(args))
+    with _stop_between_programs():
+        found = find_counterexample(mutant.project, incremental=mutant.cls, profile=args.profile, on_program=_stop_point, **_no_database(args))
     report_to = _report_stream(args.output, out)
     if found is None:
         print(f"mutant {args.mutant} survived the {args.profile} profile: a hole in the model", file=report_to)
@@ -624,8 +625,7 @@ class _Progress:
         self._shown = 0.0
 
     def program(self, events: int) -> None:
-        if _terminated:
-            raise Terminated(_terminated[0])
+        _stop_point(events)
         self.programs += 1
         self.events += events
         now = time.perf_counter()
@@ -666,10 +666,11 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     progress = _Progress(sys.stderr if sys.stderr.isatty() and not args.json else None)
     projector = json_projector(fn)
     try:
-        found = find_counterexample(projector, flags=False, profile=args.profile, on_program=progress.program, **overrides)
+        with _stop_between_programs():
+            found = find_counterexample(projector, flags=False, profile=args.profile, on_program=progress.program, **overrides)
     except KeyboardInterrupt:
         progress.close()
-        print(f"interrupted after {progress.line()} in {progress.seconds:.1f}s", file=sys.stderr)
+        print(f"stopped after {progress.line()} in {progress.seconds:.1f}s", file=sys.stderr)
         raise
     progress.close()
     progress.findings = 0 if found is None else 1
@@ -974,12 +975,6 @@ def build_parser() -> argparse.ArgumentParser:
 # -- main --------------------------------------------------------------------------------
 
 
-#: Signals that asked us to stop.  Library code that swallows the first
-#: :class:`Terminated` (a broad ``except BaseException``) is stopped at the
-#: next check: :meth:`_Progress.program` raises it again.
-_terminated: list[int] = []
-
-
 @contextmanager
 def _terminate_on_sigterm() -> Iterator[None]:
     """SIGTERM raises :class:`Terminated`, so that cleanups run (main thread only)."""
@@ -987,7 +982,6 @@ def _terminate_on_sigterm() -> Iterator[None]:
         previous = signal.getsignal(signal.SIGTERM)
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            _terminated.append(signum)
             raise Terminated(signum)
 
         signal.signal(signal.SIGTERM, handler)
@@ -998,6 +992,66 @@ def _terminate_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class _Stopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, acted on between two generated programs (see :func:`_stop_between_programs`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Signals that arrived while Hypothesis ran, to act on at the next program's end.
+_pending: list[int] = []
+
+
+def _to_stderr(text: object) -> None:
+    print(text, file=sys.stderr)
+
+
+def _stop_point(events: int) -> None:
+    """Called at the end of every generated program: stop here if a signal asked to."""
+    if _pending:
+        raise _Stopped(_pending[0])
+
+
+@contextmanager
+def _stop_between_programs() -> Iterator[None]:
+    """While Hypothesis runs, a first Ctrl-C or SIGTERM stops at the end of the current program.
+
+    (Hypothesis's own reports go to stderr meanwhile.)
+
+    An exception raised from a signal handler lands wherever the program
+    is, and inside Hypothesis's own code (while it draws an event, say) it
+    is taken for a failure of the run and reported as one.  At the end of a
+    program it is the test's own exception, and a KeyboardInterrupt there
+    stops the run cleanly.  A second signal acts at once: a projector that
+    hangs must not make the command unstoppable.
+    """
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if _pending:
+            raise _Stopped(signum)
+        _pending.append(signum)
+
+    from hypothesis.reporting import with_reporter
+
+    try:
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
+            signal.signal(sig, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = {}
+    try:
+        with with_reporter(_to_stderr):  # Hypothesis's own words never mix with our output or --json
+            yield
+        if _pending:  # arrived after the last program
+            raise _Stopped(_pending[0])
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        _pending.clear()
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -1013,6 +1067,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except CtxError as exc:
         print(f"ctxcontract: error: {exc}", file=sys.stderr)
         return 2
+    except _Stopped as exc:
+        print("ctxcontract: " + ("terminated" if exc.signum == signal.SIGTERM else "interrupted"), file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("ctxcontract: interrupted", file=sys.stderr)
         return 130
