@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ctxref.formats.repair as repair
@@ -37,6 +37,11 @@ from ctxspec.events import (
 )
 from ctxspec.state import validate_log
 from ctxspec.strategies import session_logs
+
+#: tests/test_repair.py repairs every generated log in every format through
+#: repair_text (itself repair_stream over memory); comparing it with a stream
+#: over real and spooled files runs on a share of the profile (generating logs is the cost).
+SHARE = settings(max_examples=max(50, settings().max_examples // 4))
 
 ROOT = Path(__file__).parent.parent
 FOLDERS = {"ctxcontract": ROOT / "examples", "kimi-wire": ROOT / "examples" / "kimi-wire", "codex": ROOT / "examples" / "codex", "claude": ROOT / "examples" / "claude"}
@@ -85,11 +90,13 @@ def test_examples_stream_as_they_repair_in_memory(fmt: str, name: str) -> None:
     assert assert_same(path.read_text(encoding="utf-8"), fmt, spooled=True) is not None
 
 
+@SHARE
 @given(session_logs(), st.sampled_from(sorted(EVENT_FORMATS)), st.booleans())
 def test_generated_sessions_stream_as_they_repair_in_memory(log: tuple[Event, ...], fmt: str, spooled: bool) -> None:
     assert_same(export_text(log, fmt), fmt, spooled=spooled)
 
 
+@SHARE
 @given(session_logs(), st.data())
 def test_hostile_edits_stream_as_they_repair_in_memory(log: tuple[Event, ...], data: st.DataObject) -> None:
     """Lines moved, repeated, broken, and no newline at the end."""
