@@ -23,6 +23,7 @@ from ctxspec.z3model import prove_report
 from ctxspec.exhaustive import explore_contract, shortest_counterexample
 from ctxref.projector import Projector, project, project_with_repairs, project_json
 from ctxref.mutants import MUTANTS
+import ctxcontract
 
 log = parse_log("")
 reveal_type(log)
@@ -42,6 +43,13 @@ reveal_type(find_counterexample(project))
 reveal_type(prove_report(2, 4).proved)
 reveal_type(explore_contract(1, project))
 reveal_type(MUTANTS["half_call_sent"].project(log))
+reveal_type(ctxcontract.check_file("x").hazards)
+reveal_type(ctxcontract.load("x").log)
+reveal_type(ctxcontract.project(log))
+reveal_type(ctxcontract.session_logs())
+reveal_type(ctxcontract.find_counterexample(ctxcontract.project))
+reveal_type(ctxcontract.RULES)
+reveal_type(ctxcontract.__version__)
 """
 
 
