@@ -1153,7 +1153,18 @@ def repair_stream(source: IO[bytes], format: str, sink: IO[bytes], *, lenient: b
     lines_in = 0
     try:
         for round in range(ROUNDS + 1):
-            trace = _trace(current, format, lenient=lenient and round == 0, path=path)
+            try:
+                trace = _trace(current, format, lenient=lenient and round == 0, path=path)
+            except InvalidLog as exc:
+                if round == 0:
+                    raise
+                # Our own edits made the file unreadable: its lines are not the
+                # input's, so the error must not point at one of them.
+                raise InvalidLog(
+                    f"repair could not finish: its own edits of round {round} made the file unreadable to the {format} reader "
+                    f"({exc.message}); nothing was written (a bug of ctxcontract's repair: please report it with this file)",
+                    path=path,
+                ) from None
             if round == 0:
                 lines_in = trace.n_lines
                 origin = _Runs.identity(lines_in)
