@@ -408,7 +408,7 @@ def test_repair_in_place_with_nothing_to_repair_touches_nothing(tmp_path: Path) 
     session.write_bytes((EXAMPLES / "clean.jsonl").read_bytes())
     before = session.stat()
     proc = cli("repair", "--in-place", str(session))
-    assert proc.returncode == 0 and b"nothing to repair" in proc.stdout
+    assert proc.returncode == 0 and b"no change; " in proc.stdout
     after = session.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.jsonl"]  # no backup, no temporary file

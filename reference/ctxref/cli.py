@@ -393,17 +393,18 @@ def cmd_repair(args: argparse.Namespace, out: TextIO) -> int:
         _fail(f"{args.output}: is the input; repair never modifies its input (write elsewhere, or use --in-place)")
     report_to = _report_stream(args.output, out)
     fmt = _format_of(args.log, args.format)
+    wrote = True
     if args.output == STDIN:
-        changes, remaining, wrote = _repair_into(args, fmt, sys.stdout.buffer)
+        changes, remaining = _repair_into(args, fmt, sys.stdout.buffer)
     elif args.in_place:
         with in_place_output(args.log, backup_suffix=args.backup, force=args.force, purpose="repair") as sink:
-            changes, remaining, wrote = _repair_into(args, fmt, sink)
+            changes, remaining = _repair_into(args, fmt, sink)
             if not changes:
-                sink.discard()  # nothing to repair: the file and its folder stay as they are
+                sink.discard()  # no change: the file and its folder stay as they are, no backup
                 wrote = False
     else:
         with atomic_output(args.output, force=args.force, purpose="repair") as sink:
-            changes, remaining, wrote = _repair_into(args, fmt, sink)
+            changes, remaining = _repair_into(args, fmt, sink)
     code = 1 if remaining else 0
     target = args.log if args.in_place else args.output
     backup = args.log + args.backup if args.in_place and wrote else None
@@ -429,7 +430,7 @@ def cmd_repair(args: argparse.Namespace, out: TextIO) -> int:
         kept = f" (the original is kept as {backup})" if backup else ""
         print(f"{_name(args.log)}: {fmt}: {len(changes)} change(s); wrote {where}{kept}", file=report_to)
     else:
-        print(f"{_name(args.log)}: {fmt}: nothing to repair; {where} left as it was", file=report_to)
+        print(f"{_name(args.log)}: {fmt}: no change; {where} left as it was", file=report_to)
     for line, action, detail in changes:
         print(f"  {'line ' + str(line) if line else 'end of file'}: {action}: {detail}", file=report_to)
     if remaining:
@@ -442,8 +443,8 @@ def cmd_repair(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _repair_into(args: argparse.Namespace, fmt: str, sink: BinaryIO) -> tuple[list[tuple[int, str, str]], list[str], bool]:
-    """Repair ``args.log`` into ``sink``: ``(changes as (line, action, detail), what is left, wrote)``."""
+def _repair_into(args: argparse.Namespace, fmt: str, sink: BinaryIO) -> tuple[list[tuple[int, str, str]], list[str]]:
+    """Repair ``args.log`` into ``sink``: ``(changes as (line, action, detail), what is left)``."""
     from .formats.base import open_input
     from .formats.messages import MESSAGE_FORMATS, repair_messages_file
     from .formats.repair import repair_stream
@@ -452,11 +453,11 @@ def _repair_into(args: argparse.Namespace, fmt: str, sink: BinaryIO) -> tuple[li
         text, changes, remaining_v = repair_messages_file(args.log, fmt, lenient=args.lenient)
         sink.write(text.encode("utf-8", "surrogateescape"))
         sink.flush()
-        return [_split_change(c) for c in changes], [str(v) for v in remaining_v], True
+        return [_split_change(c) for c in changes], [str(v) for v in remaining_v]
     with open_input(args.log) as source:
         result = repair_stream(source, fmt, sink, lenient=args.lenient, path=args.log)
     sink.flush()
-    return [(c.line, c.action, c.detail) for c in result.changes], list(result.remaining_text), True
+    return [(c.line, c.action, c.detail) for c in result.changes], list(result.remaining_text)
 
 
 def _split_change(text: str) -> tuple[int, str, str]:
