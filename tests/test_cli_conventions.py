@@ -479,3 +479,12 @@ def test_sigterm_during_repair_leaves_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 143, err
     assert err.decode().splitlines()[-1] == "ctxcontract: terminated"
     assert list(out_dir.iterdir()) == []  # no temporary file, no OUT
+
+
+def test_a_projector_file_imports_its_neighbours(tmp_path: Path) -> None:
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "my_runtime.py").write_text("from ctxref.projector import project_json as project\n", encoding="utf-8")
+    (adapter / "entry.py").write_text("from my_runtime import project\n", encoding="utf-8")
+    proc = cli("check", str(EXAMPLES / "todolist3.jsonl"), "--projector", str(adapter / "entry.py") + ":project", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr

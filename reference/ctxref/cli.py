@@ -149,6 +149,9 @@ def load_callable(spec: str) -> Callable[..., object]:
         if module_name.endswith(".py") or os.sep in module_name:
             if not os.path.isfile(module_name):
                 _fail(f"{module_name}: no such file")
+            folder = os.path.dirname(os.path.abspath(module_name))
+            if folder not in sys.path:  # the adapter's own modules beside it import as they would in its project
+                sys.path.insert(0, folder)
             name = "_ctxcontract_user_" + os.path.splitext(os.path.basename(module_name))[0]
             loader_spec = importlib.util.spec_from_file_location(name, module_name)
             if loader_spec is None or loader_spec.loader is None:
