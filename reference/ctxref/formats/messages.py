@@ -175,30 +175,14 @@ def sniff_messages(path: str) -> str | None:
 def _undetected(path: str) -> InvalidLog:
     """Why the file at ``path`` is no message list: its real problem, in one line."""
     with open_input(path) as handle:
-        data = handle.read(_base.MAX_LINE_BYTES + 1).removeprefix(_base.BOM)
-    known = " (known: " + ", ".join(MESSAGE_FORMATS) + ")"
-    if not data.strip():
-        return InvalidLog("empty file: no messages", path=path)
-    if len(data) > _base.MAX_LINE_BYTES:
-        return InvalidLog("cannot tell the message format: too big for one request document" + known, path=path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return InvalidLog(f"not UTF-8 (byte {exc.start + 1} of the file)", line=data[: exc.start].count(b"\n") + 1, path=path)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()):
-            return InvalidLog(f"truncated JSON: the document ends before it is complete ({exc.msg})", line=exc.lineno, path=path)
-        return InvalidLog(f"malformed JSON: {exc.msg} at column {exc.colno}", line=exc.lineno, path=path)
-    except RecursionError:
-        return InvalidLog("JSON nested too deeply", line=1, path=path)
+        _text, doc = _read_document(handle, ImportReport(path=path))  # raises for what is no JSON document
     if isinstance(doc, dict):
         keys = ", ".join(repr(k) for k in list(doc)[:6]) or "none"
         got = f"an object whose 'messages' is {_base._jtype(doc['messages'])}" if "messages" in doc else f"an object with no 'messages' array (keys: {keys})"
     else:
         got = _base._jtype(doc)
-    return InvalidLog(f"not a request: expected a JSON array of messages or an object with a 'messages' array, got {got}" + known, line=1, path=path)
+    known = ", ".join(MESSAGE_FORMATS)
+    return InvalidLog(f"not a request: expected a JSON array of messages or an object with a 'messages' array, got {got} (known: {known})", line=1, path=path)
 
 
 def _classify(doc: object) -> str | None:
@@ -460,6 +444,8 @@ def _read_document(handle: IO[bytes], report: ImportReport) -> tuple[str, object
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()):  # the writer stopped, or the capture was cut
+            raise InvalidLog(f"truncated JSON: the document ends before it is complete ({exc.msg})", line=exc.lineno, path=report.path) from None
         raise InvalidLog(f"malformed JSON: {exc.msg} at column {exc.colno}", line=exc.lineno, path=report.path) from None
     except RecursionError:
         raise InvalidLog("JSON nested too deeply", line=1, path=report.path) from None
