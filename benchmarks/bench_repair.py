@@ -16,7 +16,7 @@ What it does:
    ``check_file`` (what ``ctxcontract check`` runs) and ``repair_stream``
    from the file to a file beside it (what ``ctxcontract repair`` runs).
    With ``--before REV``, also the ``repair.py`` of that git revision as the
-   command line ran it then (``read_text``, ``repair_text``, write the text),
+   command line ran it then (read the whole text, ``repair_text``, write the text),
    on the smallest file only: it holds the file many times over.
 3. Prints a markdown table: seconds and peak resident memory
    (``ru_maxrss``) of each job, and the ratios repair / check.
@@ -63,9 +63,9 @@ import importlib.util, json, sys, time, resource
 import ctxref.formats
 spec = importlib.util.spec_from_file_location("ctxref.formats.repair_before", sys.argv[3])
 before = importlib.util.module_from_spec(spec); sys.modules[spec.name] = before; spec.loader.exec_module(before)
-from ctxref.formats import read_text
 t = time.perf_counter()
-r = before.repair_text(read_text(sys.argv[1]), "kimi-wire", path=sys.argv[1])
+with open(sys.argv[1], encoding="utf-8") as source:  # as the command line read it then
+    r = before.repair_text(source.read(), "kimi-wire", path=sys.argv[1])
 with open(sys.argv[2], "w", encoding="utf-8") as out:
     out.write(r.text)
 print(json.dumps({"seconds": time.perf_counter() - t, "changes": len(r.changes), "remaining": len(r.remaining),

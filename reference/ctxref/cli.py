@@ -128,18 +128,6 @@ def _report_json(report: ImportReport) -> dict[str, object]:
     }
 
 
-def _load(path: str) -> tuple[Event, ...]:
-    from ctxspec.events import load_log
-    from ctxspec.state import validate_log
-
-    log = load_log(path)
-    try:
-        validate_log(log)
-    except InvalidLog as exc:
-        raise exc.at(path) from None
-    return log
-
-
 def load_callable(spec: str) -> Callable[..., object]:
     """``module:function`` or ``path/to/file.py:function``."""
     if ":" not in spec:

@@ -136,23 +136,6 @@ def detect_format(path: str) -> str:
     return sniff_messages(path) or detect_file(path)
 
 
-def read_text(path: str, *, lenient: bool = False) -> str:
-    """A whole session file as text, or a one-line :class:`InvalidLog`.
-
-    Leniently, bytes that are not UTF-8 are kept as surrogate escapes, so the
-    importer can find and skip their lines.
-    """
-    with open_input(path) as handle:
-        data = handle.read()
-    if lenient:
-        return data.decode("utf-8", "surrogateescape")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InvalidLog("not UTF-8 (repair needs the whole file readable; check --lenient shows what is not)", line=line, path=path) from None
-
-
 def export_text(log: tuple[Event, ...] | list[Event], format: str) -> str:
     """A canonical log as the text of a ``format`` file."""
     return "".join(line + "\n" for line in EVENT_FORMATS[format].export(log))

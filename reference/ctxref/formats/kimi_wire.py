@@ -431,15 +431,6 @@ class KimiWireFormat:
         memory bounded by Kimi's history, not by the file."""
         return _History()
 
-    def recount_compaction(self, raw: str, before: Sequence[Event], upto: int) -> str | None:
-        """The compaction record ``raw`` set to cover the context up to
-        canonical line ``upto``, given the events ``before`` it
-        (``compactedCount`` counts Kimi's history messages)."""
-        history = self.compaction_counter()
-        for line, event in enumerate(before, start=1):
-            history.feed(event, line)
-        return history.recount(raw, upto)
-
     def result_record(self, event: ToolResult, name: str, near: Record | None) -> str:
         time = near.obj.get("time") if near is not None else None
         return dumps(_result_record(event, time if isinstance(time, int) else 0))
