@@ -488,3 +488,9 @@ def test_a_projector_file_imports_its_neighbours(tmp_path: Path) -> None:
     (adapter / "entry.py").write_text("from my_runtime import project\n", encoding="utf-8")
     proc = cli("check", str(EXAMPLES / "todolist3.jsonl"), "--projector", str(adapter / "entry.py") + ":project", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_verify_refuses_its_output_before_the_search(tmp_path: Path) -> None:
+    (tmp_path / "hangs.py").write_text(HANGS, encoding="utf-8")  # a search would never end
+    proc = subprocess.run([*CLI, "verify", "--projector", "hangs.py:project", "-o", "no/cx.jsonl"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.decode() == "ctxcontract: error: no/cx.jsonl: folder no does not exist\n"

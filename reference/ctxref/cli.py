@@ -526,7 +526,7 @@ def _report(found: ContractViolation, out: TextIO, output: str | None, force: bo
             print(f"\nwrote {output} ({fmt})", file=report_to)
 
 
-def _no_database(args: argparse.Namespace) -> dict[str, Any]:
+def _hypothesis_files(args: argparse.Namespace) -> dict[str, Any]:
     """Hypothesis's example database only where the user asked for one (never the working folder).
 
     Hypothesis also keeps caches (its Unicode tables) in ``.hypothesis/`` of
@@ -547,6 +547,7 @@ def _no_database(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
     from .mutants import MUTANTS
+    from .output import check_output
 
     if args.list or not args.mutant:
         for name, m in MUTANTS.items():
@@ -557,14 +558,14 @@ def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
     mutant = MUTANTS.get(args.mutant)
     if mutant is None:
         _fail(f"unknown mutant {args.mutant!r}; `ctxcontract counterexample --list` lists them")
-    if args.output and args.output != STDIN and os.path.lexists(args.output) and not args.force:
-        _fail(f"{args.output}: already exists (use --force to replace it)")
+    if args.output and args.output != STDIN:
+        check_output(args.output, force=args.force)  # before the search, not after it
     if args.shortest:
         return _shortest(args, mutant, out)
     from ctxspec.checker import find_counterexample
 
     with _stop_between_programs():
-        found = find_counterexample(mutant.project, incremental=mutant.cls, profile=args.profile, on_program=_stop_point, **_no_database(args))
+        found = find_counterexample(mutant.project, incremental=mutant.cls, profile=args.profile, on_program=_stop_point, **_hypothesis_files(args))
     report_to = _report_stream(args.output, out)
     if found is None:
         print(f"mutant {args.mutant} survived the {args.profile} profile: a hole in the model", file=report_to)
@@ -643,16 +644,18 @@ class _Progress:
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     from ctxspec.contract import json_projector
 
+    from .output import check_output
+
     fn = load_callable(args.projector)
     if args.json and args.output == STDIN:
         _fail("--json and -o - both want standard output: write the counterexample elsewhere")
-    if args.output and args.output != STDIN and os.path.lexists(args.output) and not args.force:
-        _fail(f"{args.output}: already exists (use --force to replace it)")
+    if args.output and args.output != STDIN:
+        check_output(args.output, force=args.force)  # before the search, not after it
     from ctxspec.checker import find_counterexample
 
     report_to = _report_stream(args.output, out)
     overrides: dict[str, Any] = {"max_examples": args.max_examples} if args.max_examples else {}
-    overrides.update(_no_database(args))
+    overrides.update(_hypothesis_files(args))
     if not args.json:
         print(f"verifying {args.projector} against the context contract (profile {args.profile}) ...", file=report_to)
     progress = _Progress(sys.stderr if sys.stderr.isatty() and not args.json else None)
@@ -665,7 +668,6 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         print(f"stopped after {progress.line()} in {progress.seconds:.1f}s", file=sys.stderr)
         raise
     progress.close()
-    progress.findings = 0 if found is None else 1
     tried = f"tried {progress.programs:,} programs ({progress.events:,} events) in {progress.seconds:.1f}s"
     if found is None:
         if args.json:

@@ -176,6 +176,15 @@ def _check_output(path: str, force: bool) -> int | None:
     return stat.S_IMODE(st.st_mode) & 0o777 if stat.S_ISREG(st.st_mode) else None
 
 
+def check_output(path: str, *, force: bool = False) -> None:
+    """Raise the :class:`OutputError` :func:`atomic_output` would raise before its work.
+
+    For callers whose work comes long before the file is opened (a search
+    that may run for minutes): say now what would be refused then.
+    """
+    _check_output(path, force)
+
+
 def _check_in_place(path: str, backup: str, force: bool) -> os.stat_result:
     """Refuse what :func:`in_place_output` must not touch; the file's stat."""
     _check_folder(path)
