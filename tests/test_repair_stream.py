@@ -8,7 +8,7 @@ import random
 import re
 import tempfile
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -148,11 +148,13 @@ def test_an_unknown_format_is_one_line() -> None:
         streamed(b"{}\n", "kimi-context")
 
 
-@given(st.lists(st.tuples(st.booleans(), st.integers(1, 4)), max_size=12), st.lists(st.tuples(st.booleans(), st.integers(1, 4)), max_size=12))
-def test_runs_compose_as_lists(first: list[tuple[bool, int]], second: list[tuple[bool, int]]) -> None:
-    """Line maps kept as runs compose like the lists of every line's source."""
+RunSpec = list[tuple[bool, int]]
 
-    def build(spec: list[tuple[bool, int]], sources: int) -> tuple[repair._Runs, list[int]]:
+
+def composition_errors(first: RunSpec, second: RunSpec, compose: Callable[[repair._Runs, repair._Runs], repair._Runs]) -> list[int]:
+    """Lines where ``compose(later, earlier)`` disagrees with composing the plain lists of every line's source."""
+
+    def build(spec: RunSpec, sources: int) -> tuple[repair._Runs, list[int]]:
         runs, flat, next_source = repair._Runs(), [], 1
         for kept, count in spec:
             for _ in range(count):
@@ -164,11 +166,27 @@ def test_runs_compose_as_lists(first: list[tuple[bool, int]], second: list[tuple
 
     earlier, a = build(first, 10**6)
     later, b = build(second, len(a))
-    composed = later.then(earlier)
+    composed = compose(later, earlier)
     expected = [a[s - 1] if s else 0 for s in b]
-    assert [composed(k) for k in range(1, len(b) + 1)] == expected
-    for k in range(1, len(b) + 1):  # an inserted line is named by the next line that has a source
-        assert composed.named(k) == next((x for x in expected[k - 1 :] if x), 0)
+    wrong = [k for k in range(1, len(b) + 1) if composed(k) != expected[k - 1]]
+    # an inserted line is named by the next line that has a source
+    wrong += [k for k in range(1, len(b) + 1) if composed.named(k) != next((x for x in expected[k - 1 :] if x), 0)]
+    return wrong
+
+
+SPECS = st.lists(st.tuples(st.booleans(), st.integers(1, 4)), max_size=12)
+
+
+@given(SPECS, SPECS)
+def test_runs_compose_as_lists(first: RunSpec, second: RunSpec) -> None:
+    """Line maps kept as runs compose like the lists of every line's source."""
+    assert composition_errors(first, second, lambda later, earlier: later.then(earlier)) == []
+
+
+def test_the_composition_check_can_fail() -> None:
+    """Composing in the wrong order (a plausible slip) is caught on a small case."""
+    first, second = [(True, 2), (False, 1), (True, 2)], [(False, 1), (True, 4)]
+    assert composition_errors(first, second, lambda later, earlier: earlier.then(later)) != []
 
 
 # ---------------------------------------------------------------------------
@@ -232,7 +250,7 @@ def peak_while(job: IO[bytes], fmt: str, whole: bool = False) -> tuple[int, Repa
 
 
 #: The bound: a repair holds less than this share of the file.
-SHARE = 0.1
+MEMORY_SHARE = 0.1
 
 
 @pytest.mark.parametrize("fmt", ["kimi-wire", "codex"])
@@ -244,7 +262,7 @@ def test_repair_memory_is_a_small_fraction_of_the_file(fmt: str, tmp_path: Path)
         peak, report = peak_while(job, fmt)
     kinds = {c.action for c in report.changes}
     assert {"moved", "inserted before", "dropped", "renumbered"} <= kinds
-    assert peak < SHARE * size, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB file"
+    assert peak < MEMORY_SHARE * size, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB file"
     gc.collect()
     tracemalloc.start()
     try:  # of the order of check's, which streams the same file through the same projector
@@ -256,7 +274,7 @@ def test_repair_memory_is_a_small_fraction_of_the_file(fmt: str, tmp_path: Path)
     # The bound can fail: holding the file whole, as the old repair did, breaks it.
     with open(path, "rb") as job:
         whole, _ = peak_while(job, fmt, whole=True)
-    assert whole > SHARE * size
+    assert whole > MEMORY_SHARE * size
     print(f"{fmt}: {size / 1e6:.1f} MB file, peak {peak / 1e6:.2f} MB streaming ({checked / 1e6:.2f} MB check), {whole / 1e6:.1f} MB read whole")
 
 
