@@ -68,7 +68,7 @@ def test_the_reference_projection_of_the_scenario() -> None:
 
 def test_rule_codes_are_numbered() -> None:
     assert list(RULES) == [f"C{i}" for i in range(1, 13)]
-    assert "C1 pairing: x (message 3, log line 4)" == str(Violation("C1", "x", 3, 4))
+    assert "C1 pairing [reject]: x (message 3, log line 4)" == str(Violation("C1", "x", 3, 4))
 
 
 def test_c1_missing_tool_message() -> None:

@@ -22,6 +22,12 @@ Policies (the contract leaves them to the projector; these are ours):
   the output verbatim.
 * A summary is the first non-system message: ``[summary of the earlier
   conversation]`` followed by the summary verbatim.
+
+Those are the choices of the ``reference`` policy.  Given another declared
+policy (``ctxspec.policy``), it follows that one instead: it drops unanswered
+or cut-stream calls, orders a block by arrival, drops late results, merges
+adjacent user messages or keeps the summarized user input before the summary,
+as the policy says.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from ctxspec.events import (
 )
 from ctxspec.ledger import Fate
 from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, messages_to_openai
+from ctxspec.policy import BlockOrder, CompactionOutput, CutStream, LateResult, Policy, SyntheticText, Unanswered, UserMessages
 from ctxspec.state import (
     CLOSING_INPUTS,
     USER_INPUT_KINDS,
@@ -79,6 +86,8 @@ class RepairKind(enum.Enum):
     EXCHANGE_KEPT_WHOLE = "compaction cut moved to keep an exchange whole"
     INPUT_HELD = "user input held until the exchange closed"
     RESULTS_REORDERED = "results put in call order"
+    CALL_DROPPED = "call without a result dropped"
+    LATE_DROPPED = "late result dropped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +137,8 @@ class _Entry:
     emitted: int
     prompt: bool = False
     calls: tuple[_Call, ...] = ()  # on the assistant entry of an exchange
+    user_input: bool = False  # a prompt, steer or notification
+    hidden: bool = False  # an exchange whose calls the policy all dropped, with no text: sends nothing
 
 
 @dataclass(eq=False, slots=True)
@@ -144,8 +155,10 @@ class _Exchange:
 class Projector:
     """The incremental reference projector."""
 
-    def __init__(self, *, track_fates: bool = True) -> None:
+    def __init__(self, *, track_fates: bool = True, policy: Policy | None = None) -> None:
         """``track_fates=False`` keeps memory flat on huge logs (no :meth:`fates`)."""
+        self.policy = policy if policy is not None else Policy()
+        self._kept: list[_Entry] = []  # summarized user input a policy keeps before the summary
         self.line = 0
         self._track = track_fates
         self.repairs: list[Repair] = []
@@ -177,7 +190,7 @@ class Projector:
         elif event.type in USER_INPUT_KINDS:
             assert isinstance(event, (TurnPrompt, TurnSteer, Notification))
             self._fate(line, Fate.IN_CONTEXT)
-            self._place(_Entry(UserMessage(text=event.text), line, line, prompt=isinstance(event, TurnPrompt)))
+            self._place(_Entry(UserMessage(text=event.text), line, line, prompt=isinstance(event, TurnPrompt), user_input=True))
         elif isinstance(event, Assistant):
             self._assistant(event, line)
         elif isinstance(event, ToolResult):
@@ -202,10 +215,13 @@ class Projector:
         if self._system is not None:
             out.append((self._system, 1))
         if self._summary is not None:
+            out.extend((e.message, e.line) for e in self._kept)
             out.append((self._summary.message, self._summary.line))
-        out.extend((e.message, e.line) for e in self._out[self._start :])
+        out.extend((e.message, e.line) for e in self._out[self._start :] if not e.hidden)
         if self._pending is not None:
-            out.extend((e.message, e.line) for e in self._closure(self._pending, Reason.NEVER_ANSWERED, self.line))
+            out.extend((e.message, e.line) for e in self._closure(self._pending, Reason.NEVER_ANSWERED, self.line) if not e.hidden)
+        if self.policy.user_messages is UserMessages.MERGED:
+            out = _merge_users(out)
         return out
 
     def fates(self) -> dict[int, Fate]:
@@ -217,7 +233,18 @@ class Projector:
     # -- hooks the mutants override ------------------------------------------
 
     def _synthetic(self, call: _Call, reason: Reason) -> ToolMessage:
-        return ToolMessage(call_id=call.sent, content=SYNTHETIC[reason], is_error=True, synthetic=True)
+        text = SYNTHETIC[reason]
+        if self.policy.synthetic_text is SyntheticText.OWN and not self.policy.says_why(reason, text):
+            text = self.policy.words[reason][0]  # the runtime's own words, as it writes them
+        return ToolMessage(call_id=call.sent, content=text, is_error=True, synthetic=True)
+
+    def _carries(self, call: _Call) -> bool:
+        """Whether the request carries ``call`` (answered, or closed and kept by the policy)."""
+        if call.status is CallStatus.ANSWERED:
+            return True
+        if call.reason is Reason.STREAM_CUT:
+            return self.policy.cut_stream is CutStream.SEND_CLOSED
+        return self.policy.unanswered is Unanswered.SYNTHESIZE
 
     def _rename(self, orig: str, line: int) -> str:
         if orig not in self._used:
@@ -311,6 +338,9 @@ class Projector:
             self._fate(line, Fate.IN_CONTEXT)
             if self._pending is not None and not self._pending.open():
                 self._flush(self._pending, line)
+        elif step.effect is Effect.NOTE and self.policy.late_result is LateResult.DROP:
+            self._fate(line, Fate.DROPPED_LATE)
+            self.repairs.append(Repair(RepairKind.LATE_DROPPED, line, f"result for {call.sent} arrived after the call was {call.status.value}", call=call.sent, refs=(call.closed_at,)))
         elif step.effect is Effect.NOTE:
             self._fate(line, Fate.NOTE)
             self.repairs.append(
@@ -329,8 +359,12 @@ class Projector:
     def _closure(self, ex: _Exchange, reason: Reason, line: int) -> list[_Entry]:
         """The messages of an exchange as if it closed now (no state changes)."""
         calls = tuple(ex.calls)
-        entries = [_Entry(AssistantMessage(text=ex.text, calls=tuple(ToolCall(id=c.sent, name=c.name, args=c.args) for c in calls)), ex.line, line, calls=calls)]
-        for c in calls:
+        carried = [c for c in calls if self._carries(c)]
+        head = AssistantMessage(text=ex.text, calls=tuple(ToolCall(id=c.sent, name=c.name, args=c.args) for c in carried))
+        entries = [_Entry(head, ex.line, line, calls=calls, hidden=not carried and not ex.text)]
+        if self.policy.block_order is BlockOrder.ARRIVAL:
+            carried.sort(key=lambda c: (c.result_line is None, c.result_line or 0))  # results as logged, then closures
+        for c in carried:
             if c.status is CallStatus.ANSWERED:
                 assert c.output is not None
                 msg = ToolMessage(call_id=c.sent, content=c.output, is_error=c.is_error)
@@ -348,23 +382,21 @@ class Projector:
             step = call_step(c.status, call_input)
             if step.effect is Effect.SYNTHESIZE:
                 c.status, c.reason, c.closed_at = step.to, step.reason, line
-                self.repairs.append(
-                    Repair(RepairKind.SYNTHETIC_RESULT, line, f"{c.sent} ({c.name}): {step.reason.value if step.reason else ''}", call=c.sent, refs=(c.line,))
-                )
+                kind = RepairKind.SYNTHETIC_RESULT if self._carries(c) else RepairKind.CALL_DROPPED
+                self.repairs.append(Repair(kind, line, f"{c.sent} ({c.name}): {step.reason.value if step.reason else ''}", call=c.sent, refs=(c.line,)))
         if commit:
             self._flush(ex, line)
 
     def _flush(self, ex: _Exchange, line: int) -> None:
         arrived = [c.result_line for c in ex.calls if c.result_line is not None]
-        if arrived != sorted(arrived):
+        if arrived != sorted(arrived) and self.policy.block_order is BlockOrder.CALL:
             self.repairs.append(Repair(RepairKind.RESULTS_REORDERED, ex.line, f"results arrived at lines {arrived}", refs=tuple(arrived)))
         for entry in ex.queued:
             self.repairs.append(Repair(RepairKind.INPUT_HELD, entry.line, f"placed after the tool block of the exchange at line {ex.line}", refs=(line, ex.line)))
         for c in ex.calls:
             if c.status is CallStatus.CLOSED and c.line == line:  # closed at declaration: a cut stream
-                self.repairs.append(
-                    Repair(RepairKind.SYNTHETIC_RESULT, line, f"{c.sent} ({c.name}): {Reason.STREAM_CUT.value}", call=c.sent, refs=(c.line,))
-                )
+                kind = RepairKind.SYNTHETIC_RESULT if self._carries(c) else RepairKind.CALL_DROPPED
+                self.repairs.append(Repair(kind, line, f"{c.sent} ({c.name}): {Reason.STREAM_CUT.value}", call=c.sent, refs=(c.line,)))
         for entry in self._closure(ex, Reason.NEVER_ANSWERED, line):
             entry.emitted = line
             self._commit(entry)
@@ -380,8 +412,11 @@ class Projector:
     def _compact(self, event: Compaction, line: int) -> None:
         self._cut = max(self._cut, event.upto)
         i = self._start
+        keep_input = self.policy.compaction is CompactionOutput.USER_THEN_SUMMARY
         while i < len(self._out) and self._out[i].emitted <= self._cut:
             self._retire(self._out[i], Fate.SUMMARIZED, CallInput.SUMMARIZE)
+            if keep_input and self._out[i].user_input:
+                self._kept.append(self._out[i])
             i += 1
         # An exchange that straddles the cut was emitted after it: it stays whole.
         # Only entries emitted together with the first kept one can straddle.
@@ -450,20 +485,31 @@ class Projector:
             self._retire(e, Fate.CLEARED, CallInput.DISCARD)
         if self._summary is not None:
             self._fate(self._summary.line, Fate.CLEARED)
-        self._out, self._start, self._prompts, self._summary = [], 0, [], None
+        self._out, self._start, self._prompts, self._summary, self._kept = [], 0, [], None, []
 
 
-def fed(log: Iterable[Event], cls: type[Projector] = Projector) -> Projector:
+def _merge_users(messages: list[tuple[Message, int]]) -> list[tuple[Message, int]]:
+    """Adjacent user messages as one, their texts joined by a blank line."""
+    out: list[tuple[Message, int]] = []
+    for m, line in messages:
+        if out and isinstance(m, UserMessage) and isinstance(out[-1][0], UserMessage):
+            out[-1] = (UserMessage(text=f"{out[-1][0].text}\n\n{m.text}"), out[-1][1])
+        else:
+            out.append((m, line))
+    return out
+
+
+def fed(log: Iterable[Event], cls: type[Projector] = Projector, policy: Policy | None = None) -> Projector:
     """A fresh ``cls`` projector after feeding it every event of ``log``."""
-    p = cls()
+    p = cls() if policy is None else cls(policy=policy)
     for event in log:
         p.feed(event)
     return p
 
 
-def project(log: Iterable[Event]) -> list[Message]:
-    """Batch projection: the request a ``step.begin`` after ``log`` sends."""
-    return fed(log).messages()
+def project(log: Iterable[Event], policy: Policy | None = None) -> list[Message]:
+    """Batch projection under ``policy`` (the reference's when not given): the request a ``step.begin`` after ``log`` sends."""
+    return fed(log, policy=policy).messages()
 
 
 def project_json(events: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -26,11 +26,12 @@ from hypothesis import HealthCheck, Phase as HPhase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
-from .contract import Incremental, Projector, SessionChecker, check_session
+from .contract import EVERYTHING, REFERENCE, Incremental, Projector, Selection, SessionChecker, Violation, check_session
 from .contract import json_projector as json_projector  # re-exported: it lived here first
 from .profiles import PROFILES as PROFILES
 from .errors import ContractViolation, RefinementError
 from .events import Event
+from .policy import Policy
 from .shrink import minimize
 from .strategies import LogBuilder, swarms
 
@@ -74,8 +75,13 @@ def contract_machine(
     max_calls: int = 3,
     step_check: Callable[[], StepCheck] | None = None,
     on_program: Callable[[int], None] | None = None,
+    policy: Policy = REFERENCE,
+    select: Selection = EVERYTHING,
 ) -> type[RuleBasedStateMachine]:
     """A state machine class that checks ``projector`` against the contract.
+
+    ``policy`` is the runtime's declared policy; ``select`` says which
+    findings fail a program (the others are not reported).
 
     ``step_check``, if given, makes an object whose ``feed(event)`` runs after
     every event and returns failures (a refinement check, for instance).
@@ -87,7 +93,7 @@ def contract_machine(
         def __init__(self) -> None:
             super().__init__()
             self.builder = LogBuilder(max_calls=max_calls)
-            self.checker = SessionChecker(projector, incremental=incremental, flags=flags)
+            self.checker = SessionChecker(projector, incremental=incremental, flags=flags, policy=policy, select=select)
             self.step_check = step_check() if step_check is not None else None
             self.failed = False
 
@@ -138,6 +144,8 @@ def find_counterexample(
     profile: str = "ci",
     hypothesis_shrink: bool = False,
     on_program: Callable[[int], None] | None = None,
+    policy: Policy = REFERENCE,
+    select: Selection = EVERYTHING,
     **overrides: Any,
 ) -> ContractViolation | None:
     """The shrunk failing session for ``projector``, or ``None`` if none was found.
@@ -148,23 +156,29 @@ def find_counterexample(
     log-level pass, which takes milliseconds (``benchmarks/``).
     """
     register_profiles()
-    machine = contract_machine(projector, incremental=incremental, flags=flags, on_program=on_program)
+    machine = contract_machine(projector, incremental=incremental, flags=flags, on_program=on_program, policy=policy, select=select)
     phases = [HPhase.generate, HPhase.shrink] if hypothesis_shrink else [HPhase.generate]
     try:
         run_machine(machine, profile, phases=phases, **overrides)
     except ContractViolation as exc:
-        return shrink_violation(exc, projector, incremental=incremental, flags=flags)
+        return shrink_violation(exc, projector, incremental=incremental, flags=flags, policy=policy, select=select)
     return None
 
 
 def shrink_violation(
-    exc: ContractViolation, projector: Projector, *, incremental: Callable[[], Incremental] | None = None, flags: bool = True
+    exc: ContractViolation,
+    projector: Projector,
+    *,
+    incremental: Callable[[], Incremental] | None = None,
+    flags: bool = True,
+    policy: Policy = REFERENCE,
+    select: Selection = EVERYTHING,
 ) -> ContractViolation:
-    """Shrink Hypothesis's failing log further, keeping one of the rules it broke."""
-    rules = {v.rule for v in exc.violations}
+    """Shrink Hypothesis's failing log further, keeping one of the (rule, level) pairs it broke."""
+    kinds = {(v.rule, v.level) for v in exc.violations}
 
-    def fails(log: Sequence[Event]) -> bool:
-        return bool(rules & {v.rule for v in check_session(log, projector, incremental=incremental, flags=flags)})
+    def check(log: Sequence[Event]) -> list[Violation]:
+        return check_session(log, projector, incremental=incremental, flags=flags, policy=policy, select=select)
 
-    log = minimize(exc.log, fails)
-    return ContractViolation(check_session(log, projector, incremental=incremental, flags=flags), log)
+    log = minimize(exc.log, lambda log: bool(kinds & {(v.rule, v.level) for v in check(log)}))
+    return ContractViolation(check(log), log)

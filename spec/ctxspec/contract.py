@@ -17,34 +17,37 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from .errors import InvalidLog
 from .events import Event, delete_lines, event_to_dict
 from .ledger import Call, Item, Kind, Ledger, ledger_of
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, messages_from_openai
+from .policy import REASON_WORDS as REASON_WORDS  # re-exported: they lived here first
+from .policy import Arguments, BlockOrder, CallIds, CompactionOutput, Policy, UserMessages
 from .rules import RULES as RULES  # re-exported: the registry, checked here
+from .rules import Level as Level
 from .rules import Rule as Rule
 from .state import REWRITE_KINDS, CallStatus, Reason
 
-
-#: Words that say why a call got a synthetic result (rule C5): one must appear.
-REASON_WORDS: Final[dict[Reason, tuple[str, ...]]] = {
-    Reason.CANCELLED: ("cancel",),
-    Reason.LOST_AT_CRASH: ("crash", "restart", "lost"),
-    Reason.STREAM_CUT: ("stream", "cut"),
-    Reason.NEVER_ANSWERED: ("never answered", "no result", "not answered"),
-}
+REFERENCE: Final = Policy()
 
 
 @dataclass(frozen=True, slots=True)
 class Violation:
+    """One finding: the rule, what is wrong, where, and what it costs (``level``)."""
+
     rule: str
     message: str
     index: int | None = None  # message index in the projection
     line: int | None = None  # log line
+    level: Level = field(default=None)  # type: ignore[assignment]  # None: the rule's level
+
+    def __post_init__(self) -> None:
+        if self.level is None:
+            object.__setattr__(self, "level", RULES[self.rule].level)
 
     def __str__(self) -> str:
         where = []
@@ -53,7 +56,24 @@ class Violation:
         if self.line is not None:
             where.append(f"log line {self.line}")
         suffix = f" ({', '.join(where)})" if where else ""
-        return f"{self.rule} {RULES[self.rule].title}: {self.message}{suffix}"
+        return f"{self.rule} {RULES[self.rule].title} [{self.level.value}]: {self.message}{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which findings count: ``--rules`` and ``--fail-on``."""
+
+    rules: frozenset[str] = frozenset(RULES)
+    fail_on: Level = Level.POLICY
+
+    def __call__(self, v: Violation) -> bool:
+        return v.rule in self.rules and v.level.at_least(self.fail_on)
+
+    def keep(self, found: Iterable[Violation]) -> list[Violation]:
+        return [v for v in found if self(v)]
+
+
+EVERYTHING: Final = Selection()
 
 
 Projector = Callable[[Sequence[Event]], Sequence[Message]]
@@ -78,18 +98,34 @@ def _blocks(messages: Sequence[Message]) -> dict[int, int]:
     return owner
 
 
-def check_messages(messages: Sequence[Message]) -> list[Violation]:
+def block_of(messages: Sequence[Message], i: int) -> list[int]:
+    """The indices of the tool messages right after message ``i``."""
+    out: list[int] = []
+    k = i + 1
+    while k < len(messages) and isinstance(messages[k], ToolMessage):
+        out.append(k)
+        k += 1
+    return out
+
+
+def check_messages(messages: Sequence[Message], policy: Policy = REFERENCE) -> list[Violation]:
     """The rules a message list must satisfy whatever log it came from."""
     out: list[Violation] = []
     for i, m in enumerate(messages):
         if isinstance(m, AssistantMessage) and m.calls:
-            for j, call in enumerate(m.calls):
-                k = i + 1 + j
+            block = block_of(messages, i)
+            ids = [messages[k].call_id for k in block]  # type: ignore[union-attr]
+            missing = [c for c in m.calls if c.id not in ids]
+            for call in missing:
+                k = i + 1 + len(block)
                 got = messages[k] if k < len(messages) else None
-                if not isinstance(got, ToolMessage) or got.call_id != call.id:
-                    seen = "nothing" if got is None else (f"tool message for {got.call_id!r}" if isinstance(got, ToolMessage) else f"a {got.role} message")
-                    out.append(Violation("C1", f"call {call.id!r} ({call.name}) is not answered in order: found {seen}", k))
-                    break
+                seen = "nothing" if got is None else f"a {got.role} message"
+                out.append(Violation("C1", f"call {call.id!r} ({call.name}) has no tool message in its block: the block ends with {seen}", k))
+            if not missing and policy.block_order is BlockOrder.CALL:
+                answers = [x for x in ids if x in {c.id for c in m.calls}]
+                order = list(dict.fromkeys(answers))
+                if order != [c.id for c in m.calls]:
+                    out.append(Violation("C1", f"the block answers {order} but the calls are {[c.id for c in m.calls]}: not in call order", i + 1, level=Level.POLICY))
     owner = _blocks(messages)
     answered: dict[int, set[str]] = defaultdict(set)
     for i, own in owner.items():
@@ -131,46 +167,82 @@ def check_messages(messages: Sequence[Message]) -> list[Violation]:
 # ---------------------------------------------------------------------------
 
 
-def _signature(text: str, calls: Sequence[tuple[str, str]]) -> tuple[str, tuple[tuple[str, str], ...]]:
-    return (text, tuple(calls))
+Sig = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def _item_sig(item: Item) -> tuple[str, tuple[tuple[str, str], ...]]:
-    return _signature(item.text, [(c.name, c.args) for c in item.calls])
+def args_key(args: str, policy: Policy) -> str:
+    """What two argument texts are compared by: the text, or its JSON value (``arguments``)."""
+    if policy.arguments is Arguments.JSON:
+        try:
+            return json.dumps(json.loads(args), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        except (ValueError, RecursionError):
+            return args
+    return args
 
 
-def _msg_sig(m: AssistantMessage) -> tuple[str, tuple[tuple[str, str], ...]]:
-    return _signature(m.text, [(c.name, c.args) for c in m.calls])
+def _msg_sig(m: AssistantMessage, policy: Policy) -> Sig:
+    return (m.text, tuple((c.name, args_key(c.args, policy)) for c in m.calls))
 
 
-def _match_in_order(
-    wanted: Sequence[Item], candidates: Sequence[int], key_item: Callable[[Item], object], key_msg: Callable[[int], object]
-) -> dict[int, int]:
-    """Greedy in-order matching: item position in ``wanted`` -> message index."""
-    out: dict[int, int] = {}
-    p = 0
-    for w, item in enumerate(wanted):
-        key = key_item(item)
-        q = p
-        while q < len(candidates) and key_msg(candidates[q]) != key:
-            q += 1
-        if q < len(candidates):
-            out[w] = candidates[q]
-            p = q + 1
-    return out
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """One way an assistant item of the context may be sent: its text and the calls it carries."""
+
+    calls: tuple[Call, ...]
+    sig: Sig
+    what: str  # how it differs from the policy ("" for the policy's own shape)
 
 
-def check_projection(log: Sequence[Event], messages: Sequence[Message], *, flags: bool = True, ledger: Ledger | None = None) -> list[Violation]:
+def _shapes(led: Ledger, item: Item, policy: Policy) -> list[_Shape]:
+    """The policy's shape of an assistant item first, then the shapes other policies send.
+
+    A message of another shape is a policy finding, not a missing item: the
+    other unanswered and cut-stream choices are each safe for providers.
+    """
+    if item.kind is Kind.REPLY:
+        return [_Shape((), (item.text, ()), "")]
+    carried = tuple(led.carried(item))
+    out = [_Shape(carried, (item.text, tuple((c.name, args_key(c.args, policy)) for c in carried)), "")]
+    for unanswered in (True, False):
+        for cut in (True, False):
+            calls = tuple(
+                c
+                for c in item.calls
+                if c.status is CallStatus.ANSWERED or (cut if c.reason is Reason.STREAM_CUT else unanswered)
+            )
+            if calls == carried or any(s.calls == calls for s in out):
+                continue
+            extra = [c for c in calls if c not in carried]
+            gone = [c for c in carried if c not in calls]
+            what = "; ".join(
+                part
+                for part in (
+                    f"sends {[c.id for c in extra]}, which the policy drops" if extra else "",
+                    f"drops {[c.id for c in gone]}, which the policy closes with a synthetic result" if gone else "",
+                )
+                if part
+            )
+            out.append(_Shape(calls, (item.text, tuple((c.name, args_key(c.args, policy)) for c in calls)), what))
+    return [s for s in out if s.calls or s.sig[0]]  # an empty message is never sent
+
+
+def check_projection(
+    log: Sequence[Event], messages: Sequence[Message], *, flags: bool = True, ledger: Ledger | None = None, policy: Policy | None = None
+) -> list[Violation]:
     """Every single-projection rule (C1-C8, C10) for the request built after ``log``.
 
     ``flags`` says whether the projector reports ``is_error`` and ``synthetic``
     on tool messages (the canonical form does; OpenAI-shaped output does not).
+    ``policy`` is the runtime's declared policy (the ledger's when not given).
     """
-    led = ledger if ledger is not None else ledger_of(log)
-    out = check_messages(messages)
+    led = ledger if ledger is not None else ledger_of(log, policy)
+    pol = policy if policy is not None else led.policy
+    merged = pol.user_messages is UserMessages.MERGED
+    out = check_messages(messages, pol)
     ctx = led.context()
     accounted: set[int] = set()
-    msg_line: dict[int, int] = {}
+    item_pos: dict[int, int] = {}  # id(item) -> message index
+    item_end: dict[int, int] = {}  # id(assistant item) -> index of its block's last message
 
     # System prompt.
     if led.system:
@@ -179,73 +251,113 @@ def check_projection(log: Sequence[Event], messages: Sequence[Message], *, flags
         else:
             out.append(Violation("C8", "the system prompt is missing or altered", 0 if messages else None, 1))
 
-    # Summary (C7): a user message containing it, first after the system prompt.
+    # Summary (C7): a user message containing it, first after the system prompt
+    # (after some summarized user input, verbatim, when the policy keeps it).
     first = next((i for i, m in enumerate(messages) if not isinstance(m, SystemMessage)), None)
+    summary_at: int | None = None
     if led.summary is not None:
-        if first is not None and isinstance(messages[first], UserMessage) and led.summary in messages[first].text:  # type: ignore[union-attr]
-            accounted.add(first)
-            msg_line[first] = led.summary_line or 0
+        k = first
+        if pol.compaction is CompactionOutput.USER_THEN_SUMMARY and k is not None:
+            k = _kept_input(led, messages, k, merged, accounted)
+        m = messages[k] if k is not None and k < len(messages) else None
+        if isinstance(m, UserMessage) and led.summary in m.text:
+            summary_at = k
+            accounted.add(k)  # type: ignore[arg-type]
         else:
-            out.append(Violation("C7", "the compaction summary is not the first non-system message", first, led.summary_line))
+            where = "first non-system message" if pol.compaction is CompactionOutput.SUMMARY_FIRST else "first message after the kept user input"
+            hit = next((i for i, x in enumerate(messages) if isinstance(x, UserMessage) and led.summary in x.text), None)
+            if hit is not None:
+                accounted.add(hit)
+                summary_at = hit
+                out.append(Violation("C7", f"the compaction summary is message {hit}, not the {where}", hit, led.summary_line))
+            else:
+                out.append(Violation("C7", "the compaction summary is not sent", first, led.summary_line, level=Level.LOSS))
 
-    # Exchanges (assistant messages with calls).
-    exchanges = [it for it in ctx if it.kind is Kind.EXCHANGE]
-    with_calls = [i for i, m in enumerate(messages) if isinstance(m, AssistantMessage) and m.calls]
-    ex_match = _match_in_order(exchanges, with_calls, _item_sig, lambda i: _msg_sig(messages[i]))  # type: ignore[arg-type]
-    item_pos: dict[int, int] = {}  # id(item) -> message index
-    for w, item in enumerate(exchanges):
-        if w not in ex_match:
-            names = ", ".join(f"{c.id}:{c.name}" for c in item.calls)
-            out.append(Violation("C8", f"exchange with calls [{names}] is missing", None, item.line))
+    # Assistant items (exchanges and replies), in order, each in one of its shapes.
+    assistants = [it for it in ctx if it.kind in (Kind.EXCHANGE, Kind.REPLY)]
+    sent = [i for i, m in enumerate(messages) if isinstance(m, AssistantMessage)]
+    shapes = {id(it): _shapes(led, it, pol) for it in assistants}
+    sigs = {i: _msg_sig(messages[i], pol) for i in sent}  # type: ignore[arg-type]
+    chosen: dict[int, _Shape] = {}
+    p = 0
+    for item in assistants:
+        for q in range(p, len(sent)):
+            shape = next((s for s in shapes[id(item)] if s.sig == sigs[sent[q]]), None)
+            if shape is not None:
+                chosen[id(item)], item_pos[id(item)] = shape, sent[q]
+                p = q + 1
+                break
+    for item in assistants:  # present, but out of order
+        if id(item) in item_pos or not shapes[id(item)] or shapes[id(item)][0].what:
+            continue  # matched, or the policy sends nothing for it
+        moved = next(((i, s) for i in sent if i not in item_pos.values() for s in shapes[id(item)] if s.sig == sigs[i]), None)
+        if moved is not None:
+            item_pos[id(item)], chosen[id(item)] = moved
+            out.append(Violation("C8", f"{_describe(item)} is sent out of order", moved[0], item.line))
+        else:
+            out.append(Violation("C8", f"{_describe(item)} is missing", None, item.line))
+    for item in assistants:
+        if id(item) not in item_pos:
             continue
-        i = ex_match[w]
-        item_pos[id(item)] = i
+        i, shape = item_pos[id(item)], chosen[id(item)]
         accounted.add(i)
-        msg_line[i] = item.line
+        if shape.what:
+            out.append(Violation("C5", f"{_describe(item)} {shape.what}", i, item.line, level=Level.POLICY))
         m = messages[i]
         assert isinstance(m, AssistantMessage)
-        for j, call in enumerate(item.calls):
-            out.extend(_check_call(led, call, m.calls[j].id, messages, i + 1 + j, i, flags))
-            if i + 1 + j < len(messages) and isinstance(messages[i + 1 + j], ToolMessage):
-                accounted.add(i + 1 + j)
-    for i in with_calls:
-        if i not in accounted:
-            out.extend(_unexpected_exchange(led, messages, i))
+        block = block_of(messages, i)
+        by_id = {messages[k].call_id: k for k in reversed(block)}  # type: ignore[union-attr]
+        for j, call in enumerate(shape.calls):
+            k = by_id.get(m.calls[j].id)
+            out.extend(_check_call(led, pol, call, m.calls[j].id, messages, k, i, flags))
+            if k is not None:
+                accounted.add(k)
+        item_end[id(item)] = i + max(len(block), len(shape.calls))  # a message in the way is still inside
+        if pol.block_order is BlockOrder.ARRIVAL and len(shape.calls) > 1:
+            out.extend(_arrival_order(shape.calls, m, messages, block, i))
+    for i in sent:
+        if i not in accounted and messages[i].calls:  # type: ignore[union-attr]
+            out.extend(_unexpected_exchange(led, pol, messages, i))
 
-    # Replies (assistant text without calls).
-    replies = [it for it in ctx if it.kind is Kind.REPLY]
-    plain = [i for i, m in enumerate(messages) if isinstance(m, AssistantMessage) and not m.calls]
-    for w, i in _match_occurrences(replies, plain, lambda it: it.text, lambda i: messages[i].text).items():  # type: ignore[union-attr]
-        item_pos[id(replies[w])] = i
-        accounted.add(i)
-    for it in replies:
-        if id(it) not in item_pos:
-            out.append(Violation("C8", f"assistant reply {_short(it.text)} is missing", None, it.line))
-
-    # User input (exact text) and late notes (containing the output).
-    users = [i for i, m in enumerate(messages) if isinstance(m, UserMessage) and i not in accounted]
-    inputs = [it for it in ctx if it.kind in (Kind.PROMPT, Kind.STEER, Kind.NOTIFICATION)]
-    for w, i in _match_occurrences(inputs, users, lambda it: it.text, lambda i: messages[i].text).items():  # type: ignore[union-attr]
-        item_pos[id(inputs[w])] = i
-        accounted.add(i)
+    # User input (exact text; contained, when the policy merges) and late notes (containing the output).
+    users = [i for i, m in enumerate(messages) if isinstance(m, UserMessage) and (i not in accounted or (merged and i == summary_at))]
+    inputs = [it for it in ctx if it.kind in (Kind.PROMPT, Kind.STEER, Kind.NOTIFICATION, Kind.NOTE)]
+    if merged:
+        item_pos.update(_match_merged(inputs, users, messages))
+    else:
+        for w, i in _match_occurrences([it for it in inputs if it.kind is not Kind.NOTE], users, lambda it: it.text, lambda i: messages[i].text).items():  # type: ignore[union-attr]
+            item_pos[id([it for it in inputs if it.kind is not Kind.NOTE][w])] = i
+        free = [i for i in users if i not in item_pos.values()]
+        for it in inputs:
+            if it.kind is Kind.NOTE or id(it) in item_pos:
+                continue
+            hit = next((i for i in free if it.text in messages[i].text), None)  # type: ignore[union-attr]
+            if hit is not None:  # merged with other input: a different policy, nothing lost
+                item_pos[id(it)] = hit
+                out.append(Violation("C6", f"{it.kind.value} {_short(it.text)} is merged into another user message; the policy keeps them separate", hit, it.line))
+        free = [i for i in users if i not in item_pos.values()]
+        for it in inputs:
+            if it.kind is Kind.NOTE:
+                hit = next((i for i in free if it.text in messages[i].text), None)  # type: ignore[union-attr]
+                if hit is not None:
+                    free.remove(hit)
+                    item_pos[id(it)] = hit
     for it in inputs:
-        if id(it) not in item_pos:
-            out.append(Violation("C8", f"{it.kind.value} {_short(it.text)} is missing", None, it.line))
-    notes = [it for it in ctx if it.kind is Kind.NOTE]
-    free_users = [i for i in users if i not in accounted]
-    for it in notes:
-        hit = next((i for i in free_users if it.text in messages[i].text), None)  # type: ignore[union-attr]
-        if hit is None:
+        if id(it) in item_pos:
+            accounted.add(item_pos[id(it)])
+        elif it.kind is Kind.NOTE:
             about = f" for call {it.note_of.id!r}" if it.note_of else ""
             out.append(Violation("C8", f"late result{about} {_short(it.text)} is not delivered as a user note", None, it.line))
-            continue
-        free_users.remove(hit)
-        item_pos[id(it)] = hit
-        accounted.add(hit)
+        else:
+            out.append(Violation("C8", f"{it.kind.value} {_short(it.text)} is missing", None, it.line))
+    if merged:
+        for i in range(len(messages) - 1):
+            if isinstance(messages[i], UserMessage) and isinstance(messages[i + 1], UserMessage):
+                out.append(Violation("C6", "two user messages in a row; the policy merges them", i + 1, level=Level.POLICY))
 
     # Placement (C6): each user item sits after the previous assistant item's block
     # and before the next assistant item; user items keep arrival order.
-    out.extend(_check_placement(ctx, item_pos, messages))
+    out.extend(_check_placement(ctx, item_pos, item_end))
 
     # Anything left is not accounted for by the context (C8).
     for i, m in enumerate(messages):
@@ -253,8 +365,61 @@ def check_projection(log: Sequence[Event], messages: Sequence[Message], *, flags
             continue
         if isinstance(m, AssistantMessage) and m.calls:
             continue  # reported as an unexpected exchange above
+        late = next((n for n in led.dropped_notes if isinstance(m, UserMessage) and n.text in m.text), None)
+        if late is not None:
+            out.append(Violation("C8", f"late result {_short(late.text)} is sent as a note; the policy drops late results", i, late.line, level=Level.POLICY))
+            continue
         out.append(Violation("C8", f"{m.role} message {_short(_text_of(m))} is not accounted for by the log", i))
     return out
+
+
+def _describe(item: Item) -> str:
+    if item.kind is Kind.REPLY or not item.calls:
+        return f"assistant reply {_short(item.text)}"
+    return f"exchange with calls [{', '.join(f'{c.id}:{c.name}' for c in item.calls)}]"
+
+
+def _kept_input(led: Ledger, messages: Sequence[Message], k: int, merged: bool, accounted: set[int]) -> int:
+    """Skip the summarized user input a compaction kept in front of its summary (verbatim, in order)."""
+    pool = led.summarized_input
+    p = 0
+    assert led.summary is not None
+    while k < len(messages):
+        m = messages[k]
+        if not isinstance(m, UserMessage) or led.summary in m.text:
+            break
+        q = next((j for j in range(p, len(pool)) if pool[j].text == m.text or (merged and pool[j].text in m.text)), None)
+        if q is None:
+            break
+        p = q + 1
+        while merged and p < len(pool) and pool[p].text in m.text:
+            p += 1
+        accounted.add(k)
+        k += 1
+    return k
+
+
+def _match_merged(items: Sequence[Item], users: Sequence[int], messages: Sequence[Message]) -> dict[int, int]:
+    """In order; one user message may hold several items in a row."""
+    out: dict[int, int] = {}
+    p = 0
+    for it in items:
+        q = next((j for j in range(p, len(users)) if it.text in messages[users[j]].text), None)  # type: ignore[union-attr]
+        if q is not None:
+            out[id(it)] = users[q]
+            p = q
+    return out
+
+
+def _arrival_order(calls: Sequence[Call], m: AssistantMessage, messages: Sequence[Message], block: Sequence[int], i: int) -> list[Violation]:
+    """Results in the order they were logged; synthetic closures may sit anywhere in the block."""
+    sent_id = {id(c): m.calls[j].id for j, c in enumerate(calls)}
+    answered = sorted((c for c in calls if c.status is CallStatus.ANSWERED), key=lambda c: c.result_line or 0)
+    want = [sent_id[id(c)] for c in answered]
+    got = list(dict.fromkeys(x for x in (messages[k].call_id for k in block) if x in set(want)))  # type: ignore[union-attr]
+    if sorted(got) == sorted(want) and got != want:
+        return [Violation("C1", f"the block answers {got}; in arrival order it is {want}", i + 1, level=Level.POLICY)]
+    return []
 
 
 def _text_of(m: Message) -> str:
@@ -283,18 +448,17 @@ def _match_occurrences(
     return out
 
 
-def _check_call(led: Ledger, call: Call, sent_id: str, messages: Sequence[Message], k: int, owner: int, flags: bool) -> list[Violation]:
+def _check_call(led: Ledger, pol: Policy, call: Call, sent_id: str, messages: Sequence[Message], k: int | None, owner: int, flags: bool) -> list[Violation]:
     out: list[Violation] = []
     first_use = led.calls_by_id[call.id][0] is call
-    if first_use and sent_id != call.id:
-        out.append(Violation("C3", f"first use of id {call.id!r} was renamed to {sent_id!r}", owner, call.line))
-    tool = messages[k] if k < len(messages) else None
-    if not isinstance(tool, ToolMessage) or tool.call_id != sent_id:
-        tool = None
+    if first_use and sent_id != call.id and pol.call_ids is CallIds.KEEP_FIRST:
+        out.append(Violation("C3", f"first use of id {call.id!r} was renamed to {sent_id!r}", owner, call.line, level=Level.POLICY))
+    tool = messages[k] if k is not None else None
+    assert tool is None or isinstance(tool, ToolMessage)
     if call.status is CallStatus.ANSWERED:
         assert call.output is not None
         if tool is None:
-            out.append(Violation("C4", f"result of {call.id!r} is in the log but not sent", k, call.result_line))
+            out.append(Violation("C4", f"result of {call.id!r} is in the log but not sent", owner, call.result_line))
         elif tool.content != call.output:
             out.append(Violation("C4", f"result of {call.id!r} altered: sent {_short(tool.content)}, logged {_short(call.output)}", k, call.result_line))
         elif flags and (tool.is_error != call.is_error or tool.synthetic):
@@ -304,35 +468,30 @@ def _check_call(led: Ledger, call: Call, sent_id: str, messages: Sequence[Messag
         assert reason is not None
         where = call.closed_line if call.closed_line is not None else call.line
         if tool is None:
-            out.append(Violation("C5", f"call {call.id!r} has no result and no synthetic closure ({reason.value})", k, where))
-        elif not any(word in tool.content.lower() for word in REASON_WORDS[reason]):
+            out.append(Violation("C5", f"call {call.id!r} has no result and no synthetic closure ({reason.value})", owner, where, level=Level.REJECT))
+        elif not pol.says_why(reason, tool.content):
             out.append(Violation("C5", f"synthetic result of {call.id!r} does not say why ({reason.value}): {_short(tool.content)}", k, where))
         elif flags and not (tool.synthetic and tool.is_error):
-            out.append(Violation("C5", f"synthetic result of {call.id!r} is not flagged as a synthetic error", k, where))
+            out.append(Violation("C5", f"synthetic result of {call.id!r} is not flagged as a synthetic error", k, where, level=Level.LOSS))
     return out
 
 
-def _unexpected_exchange(led: Ledger, messages: Sequence[Message], i: int) -> list[Violation]:
+def _unexpected_exchange(led: Ledger, pol: Policy, messages: Sequence[Message], i: int) -> list[Violation]:
     m = messages[i]
     assert isinstance(m, AssistantMessage)
-    pairs = {(c.name, c.args) for c in m.calls}
-    half = [c for c in led.all_calls if c.status is CallStatus.DROPPED and (c.name, c.args) in pairs]
+    pairs = {(c.name, args_key(c.args, pol)) for c in m.calls}
+    half = [c for c in led.all_calls if c.status is CallStatus.DROPPED and (c.name, args_key(c.args, pol)) in pairs]
     if half:
         return [Violation("C10", f"half-streamed call {half[0].id!r} ({half[0].name}) is sent", i, half[0].line)]
-    summarized = [c for c in led.all_calls if c.status is CallStatus.SUMMARIZED and (c.name, c.args) in pairs]
+    summarized = [c for c in led.all_calls if c.status is CallStatus.SUMMARIZED and (c.name, args_key(c.args, pol)) in pairs]
     if summarized:
         return [Violation("C7", f"call {summarized[0].id!r} was summarized but is still sent", i, summarized[0].line)]
     return [Violation("C8", f"assistant message with calls {[c.id for c in m.calls]} is not accounted for by the log", i)]
 
 
-def _check_placement(ctx: Sequence[Item], item_pos: dict[int, int], messages: Sequence[Message]) -> list[Violation]:
+def _check_placement(ctx: Sequence[Item], item_pos: dict[int, int], item_end: dict[int, int]) -> list[Violation]:
     out: list[Violation] = []
     user_kinds = (Kind.PROMPT, Kind.STEER, Kind.NOTIFICATION, Kind.NOTE)
-
-    def end_of(item: Item) -> int:  # last message index of an assistant item
-        pos = item_pos[id(item)]
-        return pos + len(item.calls)
-
     prev_assistant: Item | None = None
     last_user_pos = -1
     assistants_after: list[Item | None] = [None] * len(ctx)
@@ -350,9 +509,10 @@ def _check_placement(ctx: Sequence[Item], item_pos: dict[int, int], messages: Se
             continue
         pos = item_pos[id(item)]
         what = f"{item.kind.value} {_short(item.text)}"
-        if prev_assistant is not None and pos <= end_of(prev_assistant):
+        if prev_assistant is not None and pos <= item_end[id(prev_assistant)]:
             inside = item_pos[id(prev_assistant)] < pos
-            out.append(Violation("C6", f"{what} is {'inside' if inside else 'before'} the tool block of the exchange it arrived after", pos, item.line))
+            level = Level.REJECT if inside else Level.POLICY
+            out.append(Violation("C6", f"{what} is {'inside' if inside else 'before'} the tool block of the exchange it arrived after", pos, item.line, level=level))
         following = assistants_after[idx]
         if following is not None and pos > item_pos[id(following)]:
             out.append(Violation("C6", f"{what} is deferred past a later assistant message", pos, item.line))
@@ -375,11 +535,6 @@ def first_difference(a: Sequence[Message], b: Sequence[Message]) -> int | None:
     return None
 
 
-def without_idle_resumes(log: Sequence[Event], ledger: Ledger) -> list[Event]:
-    """The log with every resume at which nothing was in flight removed (C11)."""
-    return delete_lines(log, set(ledger.idle_resumes))
-
-
 class Incremental(Protocol):
     """What an incremental projector offers: feed events, read the request."""
 
@@ -389,30 +544,40 @@ class Incremental(Protocol):
 
 
 class SessionChecker:
-    """Checks a projector at every projection point while events are fed.
+    """Checks a projector at every request while events are fed.
 
-    ``feed`` returns the violations found at that event: at a ``step.begin``,
-    and just before a compaction, undo or clear (which could remove the
-    evidence), the request is checked; ``finish`` checks the end of the log
-    (the request a step.begin would build now) and the replay rule C11.
+    A request is built at each ``step.begin``: ``feed`` returns the findings
+    about that request (every rule, C9 against the previous request, C11
+    projecting twice and against the incremental projector).  ``finish``
+    checks the replay rule C11 at the last request.  Lists no runtime sends
+    (at the end of a log, before a compaction, undo or clear) are not judged:
+    see ``docs/contract.md``, "Judge what is sent".
+
+    ``policy`` is the runtime's declared policy; ``select`` says which
+    findings count (``--rules``, ``--fail-on``): the others are not returned.
     """
 
-    def __init__(self, projector: Projector, *, incremental: Callable[[], Incremental] | None = None, flags: bool = True) -> None:
+    def __init__(
+        self,
+        projector: Projector,
+        *,
+        incremental: Callable[[], Incremental] | None = None,
+        flags: bool = True,
+        policy: Policy = REFERENCE,
+        select: Selection = EVERYTHING,
+    ) -> None:
         self.projector = projector
         self.flags = flags
+        self.policy = policy
+        self.select = select
         self.log: list[Event] = []
-        self.ledger = Ledger()
+        self.ledger = Ledger(policy=policy)
         self.inc = incremental() if incremental is not None else None
         self.previous: list[Message] | None = None
         self.rewrite_since = False
+        self.last_request = 0  # log length at the last step.begin
 
     def feed(self, event: Event) -> list[Violation]:
-        if event.type in REWRITE_KINDS and self.log and self.log[-1].type != "step.begin":
-            # A rewrite may remove the evidence of a broken request before the
-            # next step.begin: check the request that would be built now first.
-            found, _ = self._check_point()
-            if found:
-                return found
         self.log.append(event)
         self.ledger.feed(event)
         if self.inc is not None:
@@ -421,14 +586,22 @@ class SessionChecker:
             self.rewrite_since = True
         if event.type != "step.begin":
             return []
+        self.last_request = len(self.log)
         found, messages = self._check_point()
-        if self.previous is not None and not self.rewrite_since:
+        if self.previous is not None and not self.rewrite_since and messages is not None:
             d = first_difference(self.previous, messages)
-            if d is not None:
+            if d is not None and not self._grown(self.previous, messages, d):
                 found.append(Violation("C9", "the previous request is not a prefix of this one", d, len(self.log)))
         self.previous = messages
         self.rewrite_since = False
-        return found
+        return self.select.keep(found)
+
+    def _grown(self, previous: Sequence[Message], messages: Sequence[Message], d: int) -> bool:
+        """Under a merging policy, the last user message may grow: its text is still a prefix."""
+        if self.policy.user_messages is not UserMessages.MERGED or d != len(previous) - 1:
+            return False
+        a, b = previous[d], messages[d] if d < len(messages) else None
+        return isinstance(a, UserMessage) and isinstance(b, UserMessage) and b.text.startswith(a.text)
 
     def _run(self, log: Sequence[Event]) -> list[Message] | Violation:
         try:
@@ -436,12 +609,12 @@ class SessionChecker:
         except Exception as exc:  # the projector under test is not ours to trust
             return Violation("C12", f"the projector raised {type(exc).__name__}: {exc}", None, len(log))
 
-    def _check_point(self) -> tuple[list[Violation], list[Message]]:
+    def _check_point(self) -> tuple[list[Violation], list[Message] | None]:
         n = len(self.log)
         messages = self._run(self.log)
         if isinstance(messages, Violation):
-            return [messages], []
-        found = check_projection(self.log, messages, flags=self.flags, ledger=self.ledger)
+            return [messages], None
+        found = check_projection(self.log, messages, flags=self.flags, ledger=self.ledger, policy=self.policy)
         again = self._run(self.log)
         if isinstance(again, Violation):
             found.append(again)
@@ -456,17 +629,17 @@ class SessionChecker:
         return found, messages
 
     def finish(self) -> list[Violation]:
-        found: list[Violation] = []
-        if self.log and self.log[-1].type != "step.begin":
-            found, _ = self._check_point()
-        if self.ledger.idle_resumes and not found:
-            stripped = without_idle_resumes(self.log, self.ledger)
-            a, b = self._run(stripped), self._run(self.log)
-            if isinstance(a, Violation) or isinstance(b, Violation):
-                found.append(a if isinstance(a, Violation) else b)  # type: ignore[arg-type]
-            elif a != b:
-                found.append(Violation("C11", "removing a resume at which nothing was in flight changes the projection", None, self.ledger.idle_resumes[0]))
-        return found
+        """The replay rule C11 at the last request: an idle resume before it changes nothing."""
+        upto = self.log[: self.last_request]
+        idle = [line for line in self.ledger.idle_resumes if line <= self.last_request]
+        if not idle:
+            return []
+        a, b = self._run(delete_lines(upto, set(idle))), self._run(upto)
+        if isinstance(a, Violation) or isinstance(b, Violation):
+            return self.select.keep([a if isinstance(a, Violation) else b])  # type: ignore[list-item]
+        if a != b:
+            return self.select.keep([Violation("C11", "removing a resume at which nothing was in flight changes the projection", None, idle[0])])
+        return []
 
 
 def check_session(
@@ -475,12 +648,14 @@ def check_session(
     *,
     incremental: Callable[[], Incremental] | None = None,
     flags: bool = True,
+    policy: Policy = REFERENCE,
+    select: Selection = EVERYTHING,
 ) -> list[Violation]:
-    """Run ``projector`` at every projection point of ``log`` and at its end; check every rule.
+    """Run ``projector`` at every request of ``log``; check every rule under ``policy``.
 
-    Stops at the first projection point that fails: that is the one to report.
+    Stops at the first request that fails: that is the one to report.
     """
-    checker = SessionChecker(projector, incremental=incremental, flags=flags)
+    checker = SessionChecker(projector, incremental=incremental, flags=flags, policy=policy, select=select)
     for event in log:
         found = checker.feed(event)
         if found:

@@ -22,6 +22,12 @@ summary) with the new summary.  An exchange that was still open at ``upto``
 is emitted after it and so is kept whole: a badly placed cut never splits an
 exchange.  ``undo n`` removes the last *n* turns (from the *n*-th last prompt
 on; everything after the summary when fewer remain); ``clear`` removes all.
+
+The declared policy (``policy.py``) decides two things here: whether a late
+result is an item at all (``late_result``), and which calls of an exchange a
+request carries (:meth:`Ledger.carried`: ``unanswered`` and ``cut_stream``).
+The user input a compaction removed is kept, in order, for policies whose
+compaction output repeats it (``summarized_input``).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from .events import (
     TurnSteer,
     Undo,
 )
+from .policy import CutStream, LateResult, Policy, Unanswered
 from .state import (
     CLOSING_INPUTS,
     USER_INPUT_KINDS,
@@ -66,6 +73,7 @@ class Fate(enum.Enum):
     DROPPED_ORPHAN = "dropped: answers no call that was sent"
     DROPPED_UNDONE = "dropped: its call was undone or cleared"
     DROPPED_EMPTY = "dropped: empty reply"
+    DROPPED_LATE = "dropped: a late result (the policy drops them)"
     CONTROL = "control event: no message of its own"
 
 
@@ -127,6 +135,7 @@ class Item:
 class Ledger:
     """Feed events in order; ask what the context is at any point."""
 
+    policy: Policy = field(default_factory=Policy)
     system: str = ""
     summary: str | None = None
     summary_line: int | None = None
@@ -141,6 +150,10 @@ class Ledger:
     cut: int = 0
     #: resume lines at which nothing was in flight (rule C11)
     idle_resumes: list[int] = field(default_factory=list)
+    #: user input (prompts, steers, notifications) compactions removed, in order
+    summarized_input: list[Item] = field(default_factory=list)
+    #: late results the policy drops (``late_result = "drop"``), as note items that are never emitted
+    dropped_notes: list[Item] = field(default_factory=list)
 
     # -- feeding -----------------------------------------------------------
 
@@ -171,6 +184,7 @@ class Ledger:
                 self.fates[self.summary_line] = Fate.CLEARED
             self.summary = None
             self.summary_line = None
+            self.summarized_input = []
         elif event.type in CLOSING_INPUTS:
             if event.type == "resume" and self.pending is None:
                 self.idle_resumes.append(line)
@@ -226,6 +240,9 @@ class Ledger:
             self.fates[line] = Fate.IN_CONTEXT
             if self.pending is not None and not self.pending.open():
                 self._flush(line)
+        elif effect is Effect.NOTE and self.policy.late_result is LateResult.DROP:
+            self.fates[line] = Fate.DROPPED_LATE
+            self.dropped_notes.append(Item(Kind.NOTE, line, text=event.output, note_of=call, is_error=event.is_error))
         elif effect is Effect.NOTE:
             self._arrive(Item(Kind.NOTE, line, text=event.output, note_of=call, is_error=event.is_error), line)
         elif effect is Effect.DROP_UNDONE:
@@ -254,6 +271,7 @@ class Ledger:
         while keep < len(self.items) and self.items[keep].emitted <= self.cut:
             keep += 1
         self._drop(self.items[:keep], Fate.SUMMARIZED, line)
+        self.summarized_input.extend(it for it in self.items[:keep] if it.kind in _INPUT)
         del self.items[:keep]
         if self.summary_line is not None:
             self.fates[self.summary_line] = Fate.SUMMARIZED
@@ -299,13 +317,28 @@ class Ledger:
             out.extend(self.queued)
         return out
 
+    def carried(self, item: Item) -> list[Call]:
+        """The calls of ``item`` a request built now carries, under the policy."""
+        return [c for c in item.calls if self.is_carried(c)]
+
+    def is_carried(self, call: Call) -> bool:
+        """Whether a request built now carries ``call`` (answered, or closed and kept by the policy)."""
+        if call.status is CallStatus.ANSWERED:
+            return True
+        if call.reason is Reason.STREAM_CUT:
+            return self.policy.cut_stream is CutStream.SEND_CLOSED
+        return self.policy.unanswered is Unanswered.SYNTHESIZE
+
     def open_calls(self) -> list[Call]:
         return [c for c in self.pending.calls if c.status is CallStatus.OPEN] if self.pending else []
 
 
-def ledger_of(events: Iterable[Event]) -> Ledger:
+_INPUT = (Kind.PROMPT, Kind.STEER, Kind.NOTIFICATION)
+
+
+def ledger_of(events: Iterable[Event], policy: Policy | None = None) -> Ledger:
     """The ledger after feeding every event."""
-    ledger = Ledger()
+    ledger = Ledger(policy=policy or Policy())
     for event in events:
         ledger.feed(event)
     return ledger
