@@ -73,7 +73,7 @@ def verdict_rows(out: str) -> set[tuple[str, int]]:
 def test_check_a_projector_on_a_log() -> None:
     code, out = run("check", str(EXAMPLES / "todolist3.jsonl"), "--projector", str(EXAMPLES / "todolist_bug.py") + ":project")
     assert code == 1
-    assert ("C1", "call 'TodoList:3' (TodoList) is not answered") in findings(out)
+    assert ("C1", "call 'TodoList:3' (TodoList) is not answered: its block of tool messages ends at the end of the request (message 3)") in findings(out)
     assert ("C4", "result of 'TodoList:3' is in the log but not sent (message 3, line 6)") in findings(out)
     code, out = run("check", str(EXAMPLES / "todolist3.jsonl"), "--projector", "ctxref.projector:project_json")
     assert code == 0, out
@@ -150,7 +150,7 @@ def test_verify_finds_the_todolist_bug(tmp_path: Path, monkeypatch: pytest.Monke
     assert "C1 pairing" in out and "C4 fidelity" in out
     assert "reference projection of that session" in out
     log = load_log(str(target))
-    assert [e.type for e in log] == ["session.meta", "turn.prompt", "step.begin", "assistant", "step.end", "tool.result"]
+    assert [e.type for e in log] == ["session.meta", "turn.prompt", "step.begin", "assistant", "step.end", "tool.result", "step.begin"]
 
 
 def test_verify_passes_the_reference() -> None:

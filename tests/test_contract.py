@@ -231,7 +231,7 @@ def test_c11_idle_resume_is_transparent() -> None:
             p.feed(e)
         return p.messages()
 
-    log = LOG + [Resume(), TurnPrompt(text="p2"), StepBegin(), Assistant(calls=(A,))]
+    log = LOG + [Resume(), TurnPrompt(text="p2"), StepBegin(), Assistant(calls=(A,)), StepEnd(finish_reason="tool_calls"), StepBegin()]
     assert check_session(log, project) == []
     found = check_session(log, line_ids)
     assert [v.rule for v in found] == ["C11"] and found[0].line == 13

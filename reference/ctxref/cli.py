@@ -40,8 +40,10 @@ if TYPE_CHECKING:  # the commands import what they run, so that each starts fast
     from ctxref.formats.base import ImportReport
     from ctxref.formats.verdict import Verdict
     from ctxref.mutants import Mutant
-    from ctxspec.contract import Violation
+    from ctxspec.contract import Selection, Violation
     from ctxspec.errors import ContractViolation
+    from ctxspec.findings import Finding
+    from ctxspec.policy import Policy
     from ctxspec.events import Event
     from ctxspec.messages import Message
 
@@ -115,8 +117,35 @@ def _doc(command: str, code: int, **fields: object) -> dict[str, object]:
     return {"schema_version": JSON_SCHEMA_VERSION, "ctxcontract": __version__, "command": command, "exit_code": code, **fields}
 
 
-def _finding(rule: str, message: str, *, line: int | None = None, index: int | None = None) -> dict[str, object]:
-    return {"rule": rule, "title": RULES[rule].title, "line": line, "index": index, "message": message}
+def _finding(rule: str, message: str, *, line: int | None = None, index: int | None = None, level: str | None = None) -> dict[str, object]:
+    return {"rule": rule, "title": RULES[rule].title, "level": level or RULES[rule].level.value, "line": line, "index": index, "message": message}
+
+
+def _violation(v: Violation, line: int | None = None) -> dict[str, object]:
+    return _finding(v.rule, v.message, line=v.line if line is None else line, index=v.index, level=v.level.value)
+
+
+# -- what is judged: --policy, --fail-on, --rules ------------------------------------
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    from ctxspec.policy import load_policy
+
+    return load_policy(getattr(args, "policy", None) or "reference")
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    from ctxspec.contract import Selection
+    from ctxspec.rules import Level
+
+    rules = frozenset(RULES)
+    if getattr(args, "rules", None):
+        asked = [r.strip().upper() for r in args.rules.split(",") if r.strip()]
+        unknown = [r for r in asked if r not in RULES]
+        if unknown or not asked:
+            _fail(f"--rules {args.rules!r}: expected a comma-separated list of {', '.join(RULES)}")
+        rules = frozenset(asked)
+    return Selection(rules, Level(getattr(args, "fail_on", None) or "policy"))
 
 
 def _report_json(report: ImportReport) -> dict[str, object]:
@@ -176,7 +205,7 @@ def _print_rules(violations: Sequence[Violation], where: Callable[[Violation], s
         status = "ok" if not found else f"{len(found)} violation(s)"
         print(f"  {code:<4} {rule.title:<24} {status}", file=out)
         for v in found:
-            print(f"         - {where(v)}", file=out)
+            print(f"         - [{v.level.value}] {where(v)}", file=out)
 
 
 def _print_report(report: ImportReport, out: TextIO) -> None:
@@ -214,8 +243,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         return _check_messages(args, fmt, out)
     if args.projector:
         return _check_projector(args, fmt, out)
-    verdict = check_file(args.log, format=fmt, lenient=args.lenient)
-    hazards = verdict.hazards
+    verdict = check_file(args.log, format=fmt, lenient=args.lenient, policy=_policy(args))
+    select = _selection(args)
+    hazards = tuple(h for h in verdict.hazards if h.rule in select.rules)
     code = 1 if hazards else 0
     request: dict[str, object] | None = None
     if args.request:
@@ -233,7 +263,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         for i, (m, line) in enumerate(verdict.messages):
             print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
     print("rules a naive projection of this log breaks (each repaired by the reference projector):", file=out)
-    _print_rules([Violation(h.rule, str(h)) for h in hazards], lambda v: v.message, out)
+    _print_rules([Violation(h.rule, str(h)) for h in hazards], lambda v: v.message, out, codes=[c for c in RULES if c in select.rules])
     if request is not None:
         _print_request(request, out)
     verdict_line = "clean" if not hazards else f"{len(hazards)} place(s) need a repair (ctxcontract repair)"
@@ -325,9 +355,10 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     # Kimi CLI skips lines it cannot read before sending: judge what it sends.
     runtime_skips = fmt == "kimi-context"
     loaded, violations = check_messages_file(args.log, fmt, lenient=args.lenient or runtime_skips)
+    violations = _selection(args).keep(violations)
     code = 1 if violations else 0
     if args.json:
-        findings = [_finding(v.rule, v.message, line=v.line, index=v.index) for v in violations]
+        findings = [_violation(v) for v in violations]
         projection = [{"line": line, "message": to_openai(m)} for m, line in zip(loaded.messages, loaded.lines)]
         _emit_json(_check_doc(args, code, fmt, "messages", loaded.report, MESSAGE_RULES, findings, projection, None, messages=len(loaded.messages)), out)
         return code
@@ -340,7 +371,7 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
             print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
     print("the contract's message-level rules on this request (the others need the session's event log):", file=out)
 
-    _print_rules(violations, lambda v: _where(v, lambda line: line), out, codes=MESSAGE_RULES)
+    _print_rules(violations, lambda v: _where(v, lambda line: line), out, codes=[c for c in MESSAGE_RULES if c in _selection(args).rules])
     accepted = "the provider would accept it" if not violations else f"the provider would reject it: {len(violations)} violation(s)"
     print("verdict: " + accepted + ("" if runtime_skips else _skipped(loaded.report)), file=out)
     return code
@@ -353,15 +384,15 @@ def _check_projector(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
 
     imp = load(args.log, format=fmt, lenient=args.lenient)
     projector = json_projector(load_callable(args.projector))
-    violations = check_session(imp.log, projector, flags=False)
+    violations = check_session(imp.log, projector, flags=False, policy=_policy(args), select=_selection(args))
     code = 1 if violations else 0
     if args.json:
-        findings = [_finding(v.rule, v.message, line=imp.origin(v.line) if v.line else None, index=v.index) for v in violations]
+        findings = [_violation(v, imp.origin(v.line) if v.line else None) for v in violations]
         _emit_json(_check_doc(args, code, imp.format, "projector", imp.report, RULES, findings, None, None, projector=args.projector, events=len(imp.log)), out)
         return code
-    print(f"{_name(args.log)}: {imp.format}, {len(imp.log)} events, projector {args.projector}", file=out)
+    print(f"{_name(args.log)}: {imp.format}, {len(imp.log)} events, projector {args.projector}, policy {_policy(args).name}", file=out)
 
-    _print_rules(violations, lambda v: _where(v, imp.origin), out)
+    _print_rules(violations, lambda v: _where(v, imp.origin), out, codes=[c for c in RULES if c in _selection(args).rules])
     print("verdict: " + ("clean" if not violations else f"{len(violations)} violation(s)") + _skipped(imp.report), file=out)
     return code
 
@@ -477,7 +508,7 @@ def cmd_project(args: argparse.Namespace, out: TextIO) -> int:
         report = loaded.report
     else:
         imported = load(args.log, format=fmt, lenient=args.lenient)
-        messages, report = project(imported.log), imported.report
+        messages, report = project(imported.log, _policy(args)), imported.report
     for note in [*report.notes, *report.unreadable]:  # what was not projected, and why: never silently
         print(f"ctxcontract: note: {_name(args.log)}: {note}", file=sys.stderr)
     text = json.dumps(messages_to_openai(messages), ensure_ascii=False, indent=1) + "\n"
@@ -635,6 +666,9 @@ class _Progress:
         rate = self.programs / self.seconds if self.seconds > 0 else 0.0
         return f"{self.programs:,} programs ({self.events:,} events), {rate:,.0f}/s, {self.findings} finding(s)"
 
+    def finding(self, finding: object) -> None:
+        self.findings += 1
+
     def close(self) -> None:
         if self.stream is not None and self.programs:
             self.stream.write("\r" + " " * (len(self.line()) + 8) + "\r")
@@ -643,78 +677,194 @@ class _Progress:
 
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     from ctxspec.contract import json_projector
+    from ctxspec.findings import load_accepted
 
     from .output import check_output
 
     fn = load_callable(args.projector)
+    policy, select = _policy(args), _selection(args)
+    accepted = load_accepted(args.accept) if args.accept else ()
     if args.json and args.output == STDIN:
         _fail("--json and -o - both want standard output: write the counterexample elsewhere")
+    if args.output == STDIN and args.keep_going > 1:
+        _fail("-o - holds one session: with --keep-going, write the counterexamples to a file (-o cx.jsonl gives cx.jsonl, cx-2.jsonl, ...)")
     if args.output and args.output != STDIN:
         check_output(args.output, force=args.force)  # before the search, not after it
-    from ctxspec.checker import find_counterexample
+    from ctxspec.checker import search
 
     report_to = _report_stream(args.output, out)
     overrides: dict[str, Any] = {"max_examples": args.max_examples} if args.max_examples else {}
     overrides.update(_hypothesis_files(args))
     if not args.json:
-        print(f"verifying {args.projector} against the context contract (profile {args.profile}) ...", file=report_to)
+        seed = f", seed {args.seed}" if args.seed is not None else ""
+        print(f"verifying {args.projector} against the context contract (policy {policy.name}, profile {args.profile}{seed}) ...", file=report_to)
     progress = _Progress(sys.stderr if sys.stderr.isatty() and not args.json else None)
     projector = json_projector(fn)
     try:
         with _stop_between_programs():
-            found = find_counterexample(projector, flags=False, profile=args.profile, on_program=progress.program, **overrides)
+            found = search(
+                projector,
+                limit=args.keep_going,
+                accepted=accepted,
+                flags=False,
+                profile=args.profile,
+                seed=args.seed,
+                on_program=progress.program,
+                on_finding=progress.finding,
+                policy=policy,
+                select=select,
+                **overrides,
+            )
     except KeyboardInterrupt:
         progress.close()
         print(f"stopped after {progress.line()} in {progress.seconds:.1f}s", file=sys.stderr)
         raise
     progress.close()
-    tried = f"tried {progress.programs:,} programs ({progress.events:,} events) in {progress.seconds:.1f}s"
-    if found is None:
-        if args.json:
-            _emit_json(_verify_doc(args, 0, progress, None, None), out)
-        else:
-            print(f"{tried}: no counterexample found; the projector kept every rule on every session tried", file=report_to)
-        return 0
-    if not args.output:
-        args.output = free_name("counterexample", ".jsonl")
+    files = _counterexample_files(args, len(found.findings))
+    for finding, path in zip(found.findings, files):
+        _write(path, _session_text_of(finding.log, args.format, projector), force=args.force and path == args.output, purpose="counterexample", stdout=out)
+    code = 1 if found.findings else 0
     if args.json:
-        _write(args.output, _session_text(found, args.format, projector), force=args.force, purpose="counterexample", stdout=out)
-        _emit_json(_verify_doc(args, 1, progress, found, projector), out)
-        return 1
-    _report(found, out, args.output, args.force, args.format, projector)
-    print(f"{tried}: 1 counterexample (verify stops at the first)", file=report_to)
+        _emit_json(_verify_doc(args, code, progress, found.findings, found.judged, files, projector, policy), out)
+        return code
+    for n, (finding, path) in enumerate(zip(found.findings, files), 1):
+        _print_finding(f"finding {n} of {len(found.findings)}", finding, path, args.format, projector, policy, report_to)
+    for finding in found.judged:
+        print(f"accepted (--accept): {finding.rule} [{finding.level.value}] {finding.signature!r}: {finding.accepted}", file=report_to)
+    tried = f"tried {progress.programs:,} programs ({progress.events:,} events) in {progress.seconds:.1f}s"
+    judged = f", {len(found.judged)} accepted finding(s) set aside" if found.judged else ""
+    if not found.findings:
+        print(f"{tried}: no counterexample found{judged}; the projector kept every rule counted on every session tried", file=report_to)
+        return 0
+    stop = f" (--keep-going {args.keep_going}: stopped at {args.keep_going})" if len(found.findings) >= args.keep_going else ""
+    print(f"{tried}: {len(found.findings)} distinct finding(s){stop}{judged}", file=report_to)
     return 1
 
 
-def _verify_doc(args: argparse.Namespace, code: int, progress: _Progress, found: ContractViolation | None, projector: ProjectorFn | None) -> dict[str, object]:
+def _counterexample_files(args: argparse.Namespace, n: int) -> list[str]:
+    """Where each finding's session goes: ``-o OUT`` (or ``counterexample.jsonl``), then ``OUT-2``, ``OUT-3``, ...; never an existing file."""
+    if n == 0:
+        return []
+    first = args.output or free_name("counterexample", ".jsonl")
+    if first == STDIN:
+        return [first]
+    stem, ext = os.path.splitext(first)
+    out = [first]
+    for k in range(2, n + 1):
+        out.append(free_name(f"{stem}-{k}", ext or ".jsonl"))
+    return out
+
+
+def _session_text_of(log: Sequence[Event], fmt: str, projector: ProjectorFn) -> str:
+    from ctxspec.errors import ContractViolation
+
+    return _session_text(ContractViolation((), log), fmt, projector)
+
+
+def _sent(projector: ProjectorFn, log: Sequence[Event]) -> list[dict[str, object]] | str:
+    """What the projector under test sends for ``log``, or why it sent nothing."""
+    from ctxspec.messages import messages_to_openai
+
+    try:
+        return messages_to_openai(projector(log))
+    except Exception as exc:  # the projector under test may fail on its own counterexample (C12)
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _differs_at(a: Sequence[object], b: Sequence[object]) -> int | None:
+    """The first index where two message lists differ (a missing message counts), or ``None``."""
+    for i in range(max(len(a), len(b))):
+        if i >= len(a) or i >= len(b) or a[i] != b[i]:
+            return i
+    return None
+
+
+def _print_finding(title: str, finding: Finding, path: str, fmt: str, projector: ProjectorFn, policy: Policy, out: TextIO) -> None:
+    from ctxspec.events import dumps_log
+    from ctxspec.messages import messages_to_openai
+
+    from .projector import project
+
+    print(f"\n{title}: {finding.rule} {RULES[finding.rule].title} [{finding.level.value}], session shape {finding.signature!r}", file=out)
+    for v in finding.violations:
+        print(f"  {v}", file=out)
+    where = "" if path == STDIN else f", written to {path} ({fmt})"
+    print(f"session ({len(finding.log) - 1} events after session.meta{where}):", file=out)
+    out.write(dumps_log(finding.log))
+    sent = _sent(projector, finding.log)
+    ref = messages_to_openai(project(finding.log, policy))
+    print(f"what the projector sent at the last step.begin, beside the reference projection under policy {policy.name} (>> first difference):", file=out)
+    if isinstance(sent, str):
+        print(f"  the projector raised {sent}", file=out)
+        _print_messages(project(finding.log, policy), out)
+        return
+    first = _differs_at(sent, ref)
+    for i in range(max(len(sent), len(ref))):
+        mark = ">>" if i == first else "  "
+        a = json.dumps(sent[i], ensure_ascii=False) if i < len(sent) else "(nothing)"
+        b = json.dumps(ref[i], ensure_ascii=False) if i < len(ref) else "(nothing)"
+        if a == b:
+            print(f"{mark} [{i}] both:      {a}", file=out)
+        else:
+            print(f"{mark} [{i}] projector: {a}", file=out)
+            print(f"{' ' * len(str(i))}      reference: {b}", file=out)
+    if first is None:
+        print("  (the same messages: the finding is across requests, or the reference makes another allowed choice)", file=out)
+
+
+def _verify_doc(
+    args: argparse.Namespace,
+    code: int,
+    progress: _Progress,
+    findings: Sequence[Finding],
+    judged: Sequence[Finding],
+    files: Sequence[str],
+    projector: ProjectorFn,
+    policy: Policy,
+) -> dict[str, object]:
     from ctxspec.events import event_to_dict
     from ctxspec.messages import messages_to_openai
 
     from .projector import project
 
-    counterexample: dict[str, object] | None = None
-    if found is not None and projector is not None:
-        try:
-            sent: list[dict[str, object]] | None = messages_to_openai(projector(found.log))
-        except Exception:  # the projector under test may fail on its own counterexample (C12)
-            sent = None
-        counterexample = {
-            "file": args.output,
-            "format": args.format,
-            "events": [event_to_dict(e) for e in found.log],
-            "projection": sent,
-            "reference": messages_to_openai(project(found.log)),
-        }
+    results: list[dict[str, object]] = []
+    for finding, path in zip(findings, files):
+        sent = _sent(projector, finding.log)
+        ref = messages_to_openai(project(finding.log, policy))
+        results.append(
+            {
+                "rule": finding.rule,
+                "level": finding.level.value,
+                "signature": finding.signature,
+                "findings": [_violation(v) for v in finding.violations],
+                "counterexample": {
+                    "file": path,
+                    "format": args.format,
+                    "events": [event_to_dict(e) for e in finding.log],
+                    "projection": None if isinstance(sent, str) else sent,
+                    "reference": ref,
+                    "first_difference": None if isinstance(sent, str) else _differs_at(sent, ref),
+                },
+            }
+        )
+    first = results[0] if results else None
     return _doc(
         "verify",
         code,
         projector=args.projector,
         profile=args.profile,
+        policy={"name": policy.name, **policy.knobs()},
+        fail_on=args.fail_on,
+        rules=sorted(_selection(args).rules, key=list(RULES).index),
+        keep_going=args.keep_going,
+        seed=args.seed,
         programs=progress.programs,
         events=progress.events,
         seconds=round(progress.seconds, 3),
-        findings=[] if found is None else [_finding(v.rule, v.message, line=v.line, index=v.index) for v in found.violations],
-        counterexample=counterexample,
+        findings=[] if first is None else first["findings"],
+        counterexample=None if first is None else {k: v for k, v in first["counterexample"].items() if k != "first_difference"},  # type: ignore[attr-defined]
+        results=results,
+        accepted=[{"rule": f.rule, "level": f.level.value, "signature": f.signature, "reason": f.accepted} for f in judged],
     )
 
 
@@ -810,11 +960,13 @@ def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         from ctxspec.contract import MESSAGE_RULES
 
-        rules = [{"code": r.code, "title": r.title, "statement": r.statement, "message_level": r.code in MESSAGE_RULES} for r in RULES.values()]
+        rules = [
+            {"code": r.code, "title": r.title, "statement": r.statement, "level": r.level.value, "message_level": r.code in MESSAGE_RULES} for r in RULES.values()
+        ]
         _emit_json(_doc("rules", 0, rules=rules), out)
         return 0
     for code, rule in RULES.items():
-        print(f"{code:<4} {rule.title:<24} {rule.statement}", file=out)
+        print(f"{code:<4} {rule.title:<24} {rule.level.value:<7} {rule.statement}", file=out)
     return 0
 
 
@@ -828,6 +980,17 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 def _sub(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str, description: str, examples: Sequence[str]) -> argparse.ArgumentParser:
     epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples) + "\n\n" + EXIT_CODES
     return sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=_Formatter)
+
+
+def _judging(p: argparse.ArgumentParser, *, select: bool = True) -> None:
+    """``--policy`` (and ``--fail-on``, ``--rules``): what is judged, and which findings count."""
+    from ctxspec.policy import PRESETS
+
+    p.add_argument("--policy", metavar="NAME|FILE", help=f"the runtime's declared policy: a preset ({', '.join(PRESETS)}) or a .toml file (docs/policies.md); default reference")
+    if select:
+        levels = ("reject", "loss", "cache", "policy")
+        p.add_argument("--fail-on", choices=levels, default="policy", help="count findings of this level and worse (reject > loss > cache > policy; default policy: every finding)")
+        p.add_argument("--rules", metavar="C1,C2,...", help="count findings of these rules only (default: every rule)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -857,6 +1020,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--request", metavar="CAPTURED", help="a request your runtime sent (OpenAI or Anthropic JSON): where it first differs from the reference projection")
     p.add_argument("--projector", metavar="MOD:FN", help="judge this projector's projection (module:function or file.py:function) instead of the reference's")
     p.add_argument("--brief", action="store_true", help="do not print the projection")
+    _judging(p)
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
     p.set_defaults(run=cmd_check)
 
@@ -883,15 +1047,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "project",
         "print the reference projection as OpenAI-chat JSON",
-        "Print what the reference projector sends for a session file (any format check reads), as OpenAI-chat JSON.\n"
-        "For a message-list file, the messages as the runtime sends them.",
-        ["ctxcontract project examples/codex/todolist3.jsonl", "ctxcontract project examples/todolist3.jsonl -o request.json"],
+        "Print what the reference projector sends for a session file (any format check reads), as OpenAI-chat JSON,\n"
+        "under a declared policy (--policy). For a message-list file, the messages as the runtime sends them.",
+        ["ctxcontract project examples/codex/todolist3.jsonl --policy codex", "ctxcontract project examples/todolist3.jsonl -o request.json"],
     )
     p.add_argument("log", metavar="FILE", help="the session file ('-': standard input)")
     p.add_argument("-o", "--output", metavar="OUT", help="write the JSON here instead of standard output")
     p.add_argument("--format", choices=formats, help="the file's format; detected when not given")
     p.add_argument("--lenient", action="store_true", help="skip unreadable lines instead of stopping at the first")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    _judging(p, select=False)
     p.set_defaults(run=cmd_project)
 
     p = _sub(
@@ -917,10 +1082,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "verify",
         "run the stateful checker against your projector",
-        "Run the stateful checker against your projector: generated sessions, the whole contract at every request.\n"
-        "It stops at the first counterexample, shrinks it and writes it (default counterexample.jsonl, never\n"
-        "overwriting). On a terminal it shows programs run, their rate and findings; it always ends with a count.",
-        ["ctxcontract verify --projector examples/todolist_bug.py:project -o cx.jsonl", "ctxcontract verify --projector my_runtime.adapter:project --profile fuzz --format kimi-wire"],
+        "Run the stateful checker against your projector: generated sessions, the whole contract under your declared\n"
+        "policy at every request. It collects up to --keep-going distinct findings (default 1), each shrunk on its\n"
+        "own and written to its own file (default counterexample.jsonl, never overwriting), and prints your\n"
+        "projector's output beside the reference projection. On a terminal it shows programs run, their rate and\n"
+        "findings; it always ends with a count.",
+        [
+            "ctxcontract verify --projector examples/todolist_bug.py:project -o cx.jsonl",
+            "ctxcontract verify --projector adapter.py:project --policy codex --fail-on loss --keep-going 5 --accept judged.toml",
+        ],
     )
     p.add_argument("--projector", metavar="MOD:FN", required=True, help="module:function or file.py:function (event dicts -> OpenAI message dicts)")
     p.add_argument("-o", "--output", metavar="OUT", help="write the counterexample here (default: counterexample.jsonl, never overwritten; '-': standard output)")
@@ -929,6 +1099,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-examples", type=_at_least(1), metavar="N", help="programs to run, overriding the profile")
     p.add_argument("--database", metavar="DIR", help="keep Hypothesis's example database in DIR (default: none)")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="ctxcontract", help="write the counterexample in this runtime's format (default ctxcontract)")
+    _judging(p)
+    p.add_argument("--keep-going", type=_at_least(1), default=1, metavar="N", help="collect up to N distinct findings (rule, level, session shape) before stopping (default 1)")
+    p.add_argument("--accept", metavar="FILE", help="findings your team has judged ([[accept]] rule, signature, reason in TOML): set aside, the search goes on")
+    p.add_argument("--seed", type=_at_least(0), metavar="N", help="a fresh search from this seed (the profiles are derandomized: without it a rerun tries the same sessions)")
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
     p.set_defaults(run=cmd_verify)
 

@@ -24,13 +24,15 @@ from typing import Any, Final, Protocol
 
 from hypothesis import HealthCheck, Phase as HPhase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+from hypothesis import seed as hypothesis_seed
+from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize, rule, run_state_machine_as_test
 
 from .contract import EVERYTHING, REFERENCE, Incremental, Projector, Selection, SessionChecker, Violation, check_session
 from .contract import json_projector as json_projector  # re-exported: it lived here first
 from .profiles import PROFILES as PROFILES
 from .errors import ContractViolation, RefinementError
 from .events import Event
+from .findings import Accepted, Collector, Finding
 from .policy import Policy
 from .shrink import minimize
 from .strategies import LogBuilder, swarms
@@ -77,6 +79,9 @@ def contract_machine(
     on_program: Callable[[int], None] | None = None,
     policy: Policy = REFERENCE,
     select: Selection = EVERYTHING,
+    on_violation: Callable[[list[Violation], list[Event]], None] | None = None,
+    policies: st.SearchStrategy[Policy] | None = None,
+    follows: Callable[[Policy], tuple[Projector, Callable[[], Incremental] | None]] | None = None,
 ) -> type[RuleBasedStateMachine]:
     """A state machine class that checks ``projector`` against the contract.
 
@@ -87,6 +92,13 @@ def contract_machine(
     every event and returns failures (a refinement check, for instance).
     ``on_program``, if given, is called at the end of every program with the
     number of events it ran (progress reports count programs with it).
+    ``on_violation``, if given, receives each failing program's findings and
+    log instead of an exception; the program then draws no more events (a
+    search that keeps going, :func:`search`).
+
+    ``policies``, if given, draws each program's policy (``strategies.policies()``);
+    ``follows(policy)`` then gives the projector that declares it and its
+    incremental form (the reference projector follows any policy).
     """
 
     class ContextContract(RuleBasedStateMachine):
@@ -94,6 +106,7 @@ def contract_machine(
             super().__init__()
             self.builder = LogBuilder(max_calls=max_calls)
             self.checker = SessionChecker(projector, incremental=incremental, flags=flags, policy=policy, select=select)
+            self.policy = policy
             self.step_check = step_check() if step_check is not None else None
             self.failed = False
 
@@ -107,16 +120,25 @@ def contract_machine(
             found = self.checker.feed(event)
             if found:
                 self.failed = True
-                raise ContractViolation(found, self.builder.log)
+                if on_violation is None:
+                    error = ContractViolation(found, self.builder.log)
+                    error.add_note(f"under policy {self.policy}")
+                    raise error
+                on_violation(found, list(self.builder.log))
 
-        @initialize(event=st.runner().flatmap(lambda self: self.builder.first_event()), disabled=swarms())
-        def meta(self, event: Event, disabled: frozenset[str]) -> None:
+        @initialize(event=st.runner().flatmap(lambda self: self.builder.first_event()), disabled=swarms(), drawn=policies if policies is not None else st.none())
+        def meta(self, event: Event, disabled: frozenset[str], drawn: Policy | None) -> None:
+            if drawn is not None:
+                self.policy = drawn
+                run, inc = follows(drawn) if follows is not None else (projector, incremental)
+                self.checker = SessionChecker(run, incremental=inc, flags=flags, policy=drawn, select=select)
             self.builder.disabled = disabled
             self._take(event)
 
-        @rule(event=st.runner().flatmap(lambda self: self.builder.next_event()))
-        def event(self, event: Event) -> None:
-            self._take(event)
+        @rule(event=st.runner().flatmap(lambda self: st.none() if self.failed else self.builder.next_event()))
+        def event(self, event: Event | None) -> None:
+            if event is not None:  # None: the program has failed and its findings were handed on
+                self._take(event)
 
         def teardown(self) -> None:
             if on_program is not None:
@@ -124,7 +146,9 @@ def contract_machine(
             if self.failed or not self.builder.log:
                 return
             found = self.checker.finish()
-            if found:
+            if found and on_violation is not None:
+                on_violation(found, list(self.builder.log))
+            elif found:
                 raise ContractViolation(found, self.builder.log)
 
     return ContextContract
@@ -182,3 +206,60 @@ def shrink_violation(
 
     log = minimize(exc.log, lambda log: bool(kinds & {(v.rule, v.level) for v in check(log)}))
     return ContractViolation(check(log), log)
+
+
+class _Enough(KeyboardInterrupt):
+    """Raised at the end of a program once the search has all the findings it wants.
+
+    A ``KeyboardInterrupt`` is the one exception Hypothesis lets through at
+    once, without replaying or reporting the program.
+    """
+
+
+def search(
+    projector: Projector,
+    *,
+    limit: int = 1,
+    accepted: Sequence[Accepted] = (),
+    incremental: Callable[[], Incremental] | None = None,
+    flags: bool = True,
+    profile: str = "ci",
+    seed: int | None = None,
+    on_program: Callable[[int], None] | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
+    policy: Policy = REFERENCE,
+    select: Selection = EVERYTHING,
+    **overrides: Any,
+) -> Collector:
+    """Run the machine and collect up to ``limit`` distinct findings, each shrunk on its own.
+
+    Findings in ``accepted`` are shrunk and set aside (``Collector.judged``);
+    the search goes on past them.  ``seed`` starts a fresh search: the
+    profiles are derandomized, so without it a rerun tries the same programs.
+    """
+    register_profiles()
+    collector = Collector(
+        lambda log: check_session(log, projector, incremental=incremental, flags=flags, policy=policy, select=select),
+        limit=limit,
+        accepted=tuple(accepted),
+        on_finding=on_finding,
+    )
+
+    def program_done(events: int) -> None:
+        if on_program is not None:
+            on_program(events)
+        if collector.full:
+            raise _Enough()
+
+    machine = contract_machine(
+        projector, incremental=incremental, flags=flags, on_program=program_done, policy=policy, select=select, on_violation=collector.add
+    )
+    base = settings(settings.get_profile(profile), phases=[HPhase.generate], **overrides)
+    test = get_state_machine_test(machine, settings=settings(base, derandomize=seed is None and base.derandomize))
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    try:
+        test()
+    except _Enough:
+        pass
+    return collector

@@ -119,13 +119,16 @@ def check_messages(messages: Sequence[Message], policy: Policy = REFERENCE) -> l
             for call in missing:
                 k = i + 1 + len(block)
                 got = messages[k] if k < len(messages) else None
-                seen = "nothing" if got is None else f"a {got.role} message"
-                out.append(Violation("C1", f"call {call.id!r} ({call.name}) has no tool message in its block: the block ends with {seen}", k))
+                ends = "at the end of the request" if got is None else f"at {'an' if got.role == 'assistant' else 'a'} {got.role} message"
+                elsewhere = [j for j, x in enumerate(messages) if isinstance(x, ToolMessage) and x.call_id == call.id and j not in block]
+                where = f"; its tool message is misplaced at message {elsewhere[0]}" if elsewhere else ""
+                out.append(Violation("C1", f"call {call.id!r} ({call.name}) is not answered: its block of tool messages ends {ends}{where}", k))
             if not missing and policy.block_order is BlockOrder.CALL:
                 answers = [x for x in ids if x in {c.id for c in m.calls}]
                 order = list(dict.fromkeys(answers))
-                if order != [c.id for c in m.calls]:
-                    out.append(Violation("C1", f"the block answers {order} but the calls are {[c.id for c in m.calls]}: not in call order", i + 1, level=Level.POLICY))
+                calls = list(dict.fromkeys(c.id for c in m.calls))  # a repeated id is C3's finding
+                if order != calls:
+                    out.append(Violation("C1", f"the block answers {order} but the calls are {calls}: not in call order", i + 1, level=Level.POLICY))
     owner = _blocks(messages)
     answered: dict[int, set[str]] = defaultdict(set)
     for i, own in owner.items():
@@ -312,7 +315,9 @@ def check_projection(
             out.extend(_check_call(led, pol, call, m.calls[j].id, messages, k, i, flags))
             if k is not None:
                 accounted.add(k)
-        item_end[id(item)] = i + max(len(block), len(shape.calls))  # a message in the way is still inside
+        # The block ends at its last tool message, even one sent past a message in the way.
+        ids = {c.id for c in m.calls}
+        item_end[id(item)] = max([i + len(block), *(k for k in range(i + 1, len(messages)) if isinstance(messages[k], ToolMessage) and messages[k].call_id in ids)])  # type: ignore[union-attr]
         if pol.block_order is BlockOrder.ARRIVAL and len(shape.calls) > 1:
             out.extend(_arrival_order(shape.calls, m, messages, block, i))
     for i in sent:
@@ -458,7 +463,7 @@ def _check_call(led: Ledger, pol: Policy, call: Call, sent_id: str, messages: Se
     if call.status is CallStatus.ANSWERED:
         assert call.output is not None
         if tool is None:
-            out.append(Violation("C4", f"result of {call.id!r} is in the log but not sent", owner, call.result_line))
+            out.append(Violation("C4", f"result of {call.id!r} is in the log but not sent", owner + 1 + len(block_of(messages, owner)), call.result_line))
         elif tool.content != call.output:
             out.append(Violation("C4", f"result of {call.id!r} altered: sent {_short(tool.content)}, logged {_short(call.output)}", k, call.result_line))
         elif flags and (tool.is_error != call.is_error or tool.synthetic):

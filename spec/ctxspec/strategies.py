@@ -47,6 +47,7 @@ from .events import (
     Undo,
 )
 from .ledger import Ledger
+from .policy import KNOBS, PRESETS, Policy
 from .state import Phase, SessionState, allowed_events
 
 #: How often each kind is drawn, relative to the others, when the table allows it.
@@ -217,3 +218,18 @@ def session_logs(draw: st.DrawFn, max_events: int = 40, max_calls: int = 3) -> t
     for _ in range(draw(st.integers(0, max_events))):
         builder.append(draw(builder.next_event()))
     return tuple(builder.log)
+
+
+def policies() -> st.SearchStrategy[Policy]:
+    """Any policy a runtime may declare: a preset, or every knob drawn (shrinks to the reference).
+
+    Words for ``synthetic_text = "own"`` are drawn from the presets' words.
+    """
+    word_sets = [dict(p.words) for p in PRESETS.values()]
+    drawn = st.builds(
+        Policy,
+        **{k.name: st.sampled_from(list(k.values)) for k in KNOBS},
+        words=st.sampled_from(word_sets),
+        name=st.just("drawn"),
+    )
+    return st.one_of(st.sampled_from(list(PRESETS.values())), drawn)

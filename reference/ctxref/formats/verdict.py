@@ -19,6 +19,7 @@ from typing import Final
 
 from ctxspec.events import Resume
 from ctxspec.messages import AssistantMessage, Message, ToolMessage
+from ctxspec.policy import Policy
 
 from ..projector import Projector, Repair, RepairKind
 from . import stream
@@ -36,6 +37,8 @@ REPAIR_RULES: Final[dict[RepairKind, str]] = {
     RepairKind.EXCHANGE_KEPT_WHOLE: "C7",
     RepairKind.INPUT_HELD: "C6",
     RepairKind.RESULTS_REORDERED: "C1",
+    RepairKind.CALL_DROPPED: "C5",
+    RepairKind.LATE_DROPPED: "C2",
 }
 
 
@@ -57,6 +60,11 @@ def describe(r: Repair, original: Callable[[int], int]) -> str:
         return f"line {original(line)}" if original(line) else "the end of the file"
 
     kind = r.kind
+    if kind is RepairKind.CALL_DROPPED:
+        reason = r.detail.rsplit(": ", 1)[-1]
+        return f"call {r.call} (declared at {at(r.refs[0])}) has no result: {reason}; the policy leaves it out, a naive projection sends it unanswered"
+    if kind is RepairKind.LATE_DROPPED:
+        return f"a result for {r.call} arrived after its call was closed or answered; the policy drops it, a naive projection sends it as a second answer"
     if kind is RepairKind.SYNTHETIC_RESULT:
         reason = r.detail.rsplit(": ", 1)[-1]
         return f"call {r.call} (declared at {at(r.refs[0])}) has no result: {reason}; a naive projection sends it unanswered"
@@ -90,10 +98,10 @@ class Verdict:
     report: ImportReport
 
 
-def check_file(path: str, *, format: str | None = None, lenient: bool = False) -> Verdict:
-    """Import ``path`` (detecting its format unless given) and project it, streaming."""
+def check_file(path: str, *, format: str | None = None, lenient: bool = False, policy: Policy | None = None) -> Verdict:
+    """Import ``path`` (detecting its format unless given) and project it under ``policy``, streaming."""
     report = ImportReport(path=path)
-    projector = Projector(track_fates=False)
+    projector = Projector(track_fates=False, policy=policy)
     origins = array("I")
     with open_input(path) as handle:
         name, events = stream(handle, report, format=format, lenient=lenient)
