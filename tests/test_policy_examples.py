@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from ctxspec.checker import find_counterexample
-from ctxspec.contract import JsonProjector, Projector, json_projector
+from ctxspec.contract import JsonProjector, Projector, check_session, json_projector
 from ctxspec.errors import ContractViolation
-from ctxspec.events import event_to_dict
+from ctxspec.events import event_to_dict, parse_log
 from ctxspec.policy import PRESETS
 
 POLICIES = Path(__file__).parent.parent / "examples" / "policies"
@@ -102,14 +102,52 @@ def test_example_breaks_the_reference_policy_without_a_rejected_request(name: st
     assert all(v.level.value != "reject" for v in found.violations), shown(found)
 
 
-ARGS_AS_LOSS = pytest.mark.xfail(
-    strict=True,
-    reason="checker: re-serialised JSON arguments under arguments='text' are graded loss (C8 exchange missing), not policy",
-)
+#: For each preset, a session on which it differs from the reference by a choice the policies
+#: leave open: the reference policy reports it, at the level "policy" and no other.
+DIFFERENCES = {
+    # a call lost at crash is closed with "aborted", which does not say why
+    "codex": """
+{"type":"session.meta","version":1}
+{"type":"turn.prompt","text":"run the tests"}
+{"type":"step.begin"}
+{"type":"assistant","calls":[{"id":"a","name":"Shell","args":"{}"}]}
+{"type":"step.end","finish_reason":"tool_calls"}
+{"type":"resume"}
+{"type":"turn.prompt","text":"continue"}
+{"type":"step.begin"}
+""",
+    # results in the order they arrived; a steer and a notification in one user message
+    "claude-code": """
+{"type":"session.meta","version":1}
+{"type":"turn.prompt","text":"read both files"}
+{"type":"step.begin"}
+{"type":"assistant","calls":[{"id":"a","name":"ReadFile","args":"{}"},{"id":"b","name":"ReadFile","args":"{}"}]}
+{"type":"step.end","finish_reason":"tool_calls"}
+{"type":"tool.result","call_id":"b","output":"second"}
+{"type":"tool.result","call_id":"a","output":"first"}
+{"type":"turn.steer","text":"then run the tests"}
+{"type":"notification","text":"the build finished"}
+{"type":"step.begin"}
+""",
+    # a call never answered is left out; the reply's text is still sent
+    "openai-agents": """
+{"type":"session.meta","version":1}
+{"type":"turn.prompt","text":"look around"}
+{"type":"step.begin"}
+{"type":"assistant","text":"Listing the files.","calls":[{"id":"a","name":"Shell","args":"{}"}]}
+{"type":"step.end","finish_reason":"tool_calls"}
+{"type":"step.begin"}
+""",
+}
+DIFFERENCES["kimi-code"] = DIFFERENCES["claude-code"]
+DIFFERENCES["vercel-ai"] = DIFFERENCES["openai-agents"]
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=ARGS_AS_LOSS) if n == "vercel-ai" else n for n in OTHERS])
+@pytest.mark.parametrize("name", OTHERS)
 def test_example_differs_from_the_reference_by_policy_only(name: str) -> None:
-    found = under_reference(name)
-    assert found is not None
-    assert {v.level.value for v in found.violations} == {"policy"}, shown(found)
+    log = parse_log(DIFFERENCES[name].strip())
+    project = json_projector(example(name))
+    assert check_session(log, project, policy=PRESETS[name]) == []
+    found = check_session(log, project, policy=PRESETS["reference"])
+    assert found, f"{name} sends what the reference policy asks for"
+    assert {v.level.value for v in found} == {"policy"}, "\n".join(map(str, found))
