@@ -12,16 +12,19 @@ expected to catch it.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Final
 
 from ctxspec.events import Compaction, Event, StepEnd, ToolResult
-from ctxspec.messages import Message, ToolMessage
+from ctxspec.messages import AssistantMessage, Message, ToolMessage
+from ctxspec.policy import policy_from_mapping
 from ctxspec.state import CallInput, CallStatus, Reason
 
-from .projector import Projector, _Call, _Entry, _Exchange, fed
+from .projector import Projector, _Call, _Entry, _Exchange, fed, project
 
 
 class DropLastStepResult(Projector):
@@ -213,5 +216,70 @@ MUTANTS: Final[dict[str, Mutant]] = {
         _m("nondeterministic_synthetic_ids", NondeterministicSyntheticIds, "C11"),
         _m("late_result_moved_up", LateResultMovedUp, "C9 C5 C8"),
         _m("half_call_sent", HalfCallSent, "C10"),
+    )
+}
+
+
+# ---------------------------------------------------------------------------
+# Knob mutants: a projector that breaks one knob of a declared policy.
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KnobMutant:
+    """A projector that breaks ``knob`` of the preset ``declared``; checked under that preset it must fail.
+
+    Most follow the declared preset with that one knob set otherwise (the
+    reference projector follows any policy); ``call_ids`` and ``arguments``
+    have no other safe value to follow, so their mutants change the sent
+    messages by hand.
+    """
+
+    knob: str
+    declared: str
+    breaks: str
+    project: Callable[[Iterable[Event]], list[Message]]
+
+
+def _following(declared: str, **knob: str) -> Callable[[Iterable[Event]], list[Message]]:
+    (name, value), = knob.items()
+    return partial(project, policy=policy_from_mapping({"base": declared, name: value}, name=f"{declared} with {name} = {value}"))
+
+
+def _renames_every_id(log: Iterable[Event]) -> list[Message]:
+    out: list[Message] = []
+    for m in project(log):
+        if isinstance(m, AssistantMessage) and m.calls:
+            m = replace(m, calls=tuple(replace(c, id=f"fn_{c.id}") for c in m.calls))
+        elif isinstance(m, ToolMessage):
+            m = replace(m, call_id=f"fn_{m.call_id}")
+        out.append(m)
+    return out
+
+
+def _compact_json(args: str) -> str:
+    try:
+        return json.dumps(json.loads(args), separators=(",", ":"))
+    except ValueError:
+        return args
+
+
+def _reserialises_arguments(log: Iterable[Event]) -> list[Message]:
+    return [replace(m, calls=tuple(replace(c, args=_compact_json(c.args)) for c in m.calls)) if isinstance(m, AssistantMessage) else m for m in project(log)]
+
+
+#: One mutant per knob, each checked under the preset it names.
+KNOB_MUTANTS: Final[dict[str, KnobMutant]] = {
+    m.knob: m
+    for m in (
+        KnobMutant("unanswered", "openai-agents", "closes a call without a result, which the policy drops", _following("openai-agents", unanswered="synthesize")),
+        KnobMutant("synthetic_text", "codex", "closes calls in the reference's words, not 'aborted'", _following("codex", synthetic_text="reason")),
+        KnobMutant("block_order", "claude-code", "puts results in call order, not arrival order", _following("claude-code", block_order="call")),
+        KnobMutant("late_result", "codex", "sends a late result as a note, which the policy drops", _following("codex", late_result="note")),
+        KnobMutant("user_messages", "claude-code", "keeps user messages in a row apart, which the policy merges", _following("claude-code", user_messages="separate")),
+        KnobMutant("call_ids", "reference", "sends every call under a new id, the first use too", _renames_every_id),
+        KnobMutant("compaction", "reference", "keeps summarized user input before the summary", _following("reference", compaction="user-then-summary")),
+        KnobMutant("cut_stream", "claude-code", "sends and closes a cut reply's calls, which the policy drops", _following("claude-code", cut_stream="send-closed")),
+        KnobMutant("arguments", "reference", "re-serialises argument JSON ({\"n\":1} for {\"n\": 1})", _reserialises_arguments),
     )
 }

@@ -33,6 +33,7 @@ from .rules import Rule as Rule
 from .state import REWRITE_KINDS, CallStatus, Reason
 
 REFERENCE: Final = Policy()
+_AS_JSON: Final = Policy(arguments=Arguments.JSON, name="arguments as JSON")
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,10 +283,20 @@ def check_projection(
     shapes = {id(it): _shapes(led, it, pol) for it in assistants}
     sigs = {i: _msg_sig(messages[i], pol) for i in sent}  # type: ignore[arg-type]
     chosen: dict[int, _Shape] = {}
+    reserialised: set[int] = set()  # sent messages whose arguments match the log as JSON, not as text
+
+    def same(shape: _Shape, i: int) -> bool:
+        if shape.sig == sigs[i]:
+            return True
+        if pol.arguments is Arguments.TEXT and _json_sig(shape.sig) == _json_sig(sigs[i]):
+            reserialised.add(i)
+            return True
+        return False
+
     p = 0
     for item in assistants:
         for q in range(p, len(sent)):
-            shape = next((s for s in shapes[id(item)] if s.sig == sigs[sent[q]]), None)
+            shape = next((s for s in shapes[id(item)] if same(s, sent[q])), None)
             if shape is not None:
                 chosen[id(item)], item_pos[id(item)] = shape, sent[q]
                 p = q + 1
@@ -293,10 +304,13 @@ def check_projection(
     for item in assistants:  # present, but out of order
         if id(item) in item_pos or not shapes[id(item)] or shapes[id(item)][0].what:
             continue  # matched, or the policy sends nothing for it
-        moved = next(((i, s) for i in sent if i not in item_pos.values() for s in shapes[id(item)] if s.sig == sigs[i]), None)
+        moved = next(((i, s) for i in sent if i not in item_pos.values() for s in shapes[id(item)] if same(s, i)), None)
         if moved is not None:
             item_pos[id(item)], chosen[id(item)] = moved
             out.append(Violation("C8", f"{_describe(item)} is sent out of order", moved[0], item.line))
+        elif item.kind is Kind.EXCHANGE and not item.text and not any(c.status is CallStatus.ANSWERED for c in item.calls):
+            # No result and no text: under the other unanswered or cut-stream choice nothing is sent.
+            out.append(Violation("C5", f"{_describe(item)} is not sent: no call has a result and the reply has no text; the policy closes the calls with synthetic results", None, item.line, level=Level.POLICY))
         else:
             out.append(Violation("C8", f"{_describe(item)} is missing", None, item.line))
     for item in assistants:
@@ -306,6 +320,8 @@ def check_projection(
         accounted.add(i)
         if shape.what:
             out.append(Violation("C5", f"{_describe(item)} {shape.what}", i, item.line, level=Level.POLICY))
+        if i in reserialised:
+            out.append(Violation("C8", f"{_describe(item)} is sent with its arguments re-serialised (the same JSON); the policy compares them as text", i, item.line, level=Level.POLICY))
         m = messages[i]
         assert isinstance(m, AssistantMessage)
         block = block_of(messages, i)
@@ -332,7 +348,7 @@ def check_projection(
     else:
         for w, i in _match_occurrences([it for it in inputs if it.kind is not Kind.NOTE], users, lambda it: it.text, lambda i: messages[i].text).items():  # type: ignore[union-attr]
             item_pos[id([it for it in inputs if it.kind is not Kind.NOTE][w])] = i
-        free = [i for i in users if i not in item_pos.values()]
+        free = [i for i in users if i not in item_pos.values()] + ([summary_at] if summary_at is not None else [])
         for it in inputs:
             if it.kind is Kind.NOTE or id(it) in item_pos:
                 continue
@@ -370,12 +386,19 @@ def check_projection(
             continue
         if isinstance(m, AssistantMessage) and m.calls:
             continue  # reported as an unexpected exchange above
+        if isinstance(m, UserMessage) and led.summary is not None and any(it.text == m.text for it in led.summarized_input):
+            out.append(Violation("C7", f"summarized user input {_short(m.text)} is sent again; the policy sends the summary in its place", i, level=Level.POLICY))
+            continue
         late = next((n for n in led.dropped_notes if isinstance(m, UserMessage) and n.text in m.text), None)
         if late is not None:
             out.append(Violation("C8", f"late result {_short(late.text)} is sent as a note; the policy drops late results", i, late.line, level=Level.POLICY))
             continue
         out.append(Violation("C8", f"{m.role} message {_short(_text_of(m))} is not accounted for by the log", i))
     return out
+
+
+def _json_sig(sig: Sig) -> Sig:
+    return (sig[0], tuple((name, args_key(args, _AS_JSON)) for name, args in sig[1]))
 
 
 def _describe(item: Item) -> str:

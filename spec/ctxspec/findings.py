@@ -127,7 +127,7 @@ def load_accepted(path: str) -> tuple[Accepted, ...]:
         m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         where = f"{path}:{m.group(1)}" if m else path
         raise AcceptError(f"{where}: not valid TOML: {str(exc)[: m.start()].strip() if m else exc}") from None
-    starts = [text.count("\n", 0, m.start()) + 1 for m in re.finditer(r"^\s*\[\[\s*accept\s*\]\]", text, re.MULTILINE)]
+    starts = [text.count("\n", 0, m.start()) + 1 for m in re.finditer(r"^[ \t]*\[\[[ \t]*accept[ \t]*\]\]", text, re.MULTILINE)]
     unknown = sorted(set(data) - {"accept"})
     if unknown:
         raise AcceptError(f"{path}: unknown key {unknown[0]!r}: an accept file holds [[accept]] tables only")

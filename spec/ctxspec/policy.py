@@ -259,7 +259,7 @@ PRESETS: Final[Mapping[str, Policy]] = {
 
 
 def _line_of(text: str, key: str) -> int | None:
-    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", re.MULTILINE)
+    pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE)
     hit = pattern.search(text)
     return text.count("\n", 0, hit.start()) + 1 if hit else None
 

@@ -1,0 +1,179 @@
+"""Declared policies, consequence levels and the search that keeps going.
+
+* Every knob has a mutant that breaks it, and it dies under the preset that
+  declares the knob (``KNOB_MUTANTS``); the session it dies on passes the
+  reference projector following that preset, so the finding is the mutant's.
+* ``--fail-on`` and ``--rules`` filter: a mutant that breaks only ``policy``
+  passes ``fail_on=reject``; one that breaks ``reject`` never does.
+* The search keeps going: distinct findings, each shrunk on its own and still
+  failing; accepted findings are set aside; a flaky projector is a C11
+  finding; ``seed`` starts another search.
+* Policies load from presets and TOML, and refuse values that cause a 400.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from ctxref.mutants import KNOB_MUTANTS, MUTANTS
+from ctxref.projector import project
+from ctxspec.checker import search
+from ctxspec.contract import Selection, check_session
+from ctxspec.events import Event, load_log
+from ctxspec.findings import Accepted, AcceptError, load_accepted, signature
+from ctxspec.messages import Message, ToolMessage
+from ctxspec.policy import KNOBS, PRESETS, REFUSED, PolicyError, load_policy
+from ctxspec.rules import Level
+
+ROOT = Path(__file__).parent.parent
+DROP = MUTANTS["drop_last_step_result"]
+
+
+# -- knob mutants ------------------------------------------------------------------
+
+
+def test_every_knob_has_a_mutant() -> None:
+    assert set(KNOB_MUTANTS) == {k.name for k in KNOBS}
+
+
+@pytest.mark.parametrize("knob", sorted(KNOB_MUTANTS))
+def test_knob_mutant_dies_under_its_preset(knob: str) -> None:
+    mutant = KNOB_MUTANTS[knob]
+    policy = PRESETS[mutant.declared]
+    found = search(mutant.project, policy=policy, profile="ci", max_examples=300)
+    assert found.findings, f"{knob}: the mutant survived under {mutant.declared}"
+    log = found.findings[0].log
+    assert check_session(log, lambda lg: project(lg, policy), policy=policy) == [], "the reference following the preset passes the same session"
+
+
+# -- --fail-on and --rules ---------------------------------------------------------
+
+
+def test_a_policy_only_mutant_passes_fail_on_reject() -> None:
+    mutant = KNOB_MUTANTS["block_order"]  # arrival order declared, call order sent: costs nothing else
+    policy = PRESETS[mutant.declared]
+    assert search(mutant.project, policy=policy, select=Selection(fail_on=Level.POLICY), max_examples=150).findings
+    assert not search(mutant.project, policy=policy, select=Selection(fail_on=Level.REJECT), max_examples=150).findings
+
+
+def test_a_reject_mutant_never_passes_fail_on_reject() -> None:
+    found = search(DROP.project, incremental=DROP.cls, select=Selection(fail_on=Level.REJECT), max_examples=300)
+    assert found.findings and all(v.level is Level.REJECT for f in found.findings for v in f.violations)
+
+
+def test_rules_filter_what_counts() -> None:
+    only_c4 = search(DROP.project, incremental=DROP.cls, select=Selection(rules=frozenset({"C4"})), max_examples=300)
+    assert only_c4.findings and {v.rule for f in only_c4.findings for v in f.violations} == {"C4"}
+    assert not search(DROP.project, incremental=DROP.cls, select=Selection(rules=frozenset({"C7", "C10"})), max_examples=150).findings
+
+
+# -- the search that keeps going ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["steer_inside_block", "late_result_moved_up"])
+def test_keep_going_lists_each_distinct_finding_once(name: str) -> None:
+    mutant = MUTANTS[name]
+    found = search(mutant.project, incremental=mutant.cls, limit=5, max_examples=400)
+    keys = [f.key for f in found.findings]
+    assert len(keys) >= 2 and len(set(keys)) == len(keys), keys
+    for f in found.findings:  # each shrunk on its own, and still failing its own way
+        again = check_session(f.log, mutant.project, incremental=mutant.cls)
+        assert (f.rule, f.level) in {(v.rule, v.level) for v in again}
+        assert f.signature == signature(f.log)
+
+
+def test_an_accepted_finding_is_set_aside_and_the_search_goes_on() -> None:
+    first = search(DROP.project, incremental=DROP.cls, limit=1).findings[0]
+    judged = Accepted(first.rule, "we know", first.level, first.signature)
+    found = search(DROP.project, incremental=DROP.cls, limit=1, accepted=[judged], max_examples=200)
+    assert first.key in {f.key for f in found.judged} and first.key not in {f.key for f in found.findings}
+    assert [f.accepted for f in found.judged if f.key == first.key] == ["we know"]
+
+
+def test_a_flaky_projector_is_a_c11_finding_not_a_crash() -> None:
+    calls = itertools.count()
+
+    def flaky(log: Sequence[Event]) -> list[Message]:
+        out = project(log)
+        # every third projection loses its last tool message
+        return out[:-1] if next(calls) % 3 == 0 and out and isinstance(out[-1], ToolMessage) else out
+
+    found = search(flaky, limit=3, max_examples=200)
+    assert "C11" in {v.rule for f in found.findings for v in f.violations}
+
+
+def test_a_seed_starts_another_search() -> None:
+    def lengths(seed: int | None) -> list[int]:
+        seen: list[int] = []
+        search(project, seed=seed, on_program=seen.append, max_examples=15)
+        return seen
+
+    assert lengths(None) == lengths(None)  # the ci profile is derandomized
+    assert lengths(1) == lengths(1) and lengths(1) != lengths(2)
+
+
+def test_signature_is_the_shape_of_the_session() -> None:
+    log = load_log(str(ROOT / "examples" / "todolist3.jsonl"))
+    assert signature(log) == "prompt step reply/1 step-end result step"
+
+
+# -- loading policies and accept files ---------------------------------------------
+
+
+def test_every_preset_loads_by_name_and_refused_values_stay_out_of_every_knob() -> None:
+    assert all(load_policy(name) is PRESETS[name] for name in PRESETS)
+    for knob, value in REFUSED:
+        declared = {k.name: {v.value for v in k.values} for k in KNOBS}
+        assert value not in declared.get(knob, set()), f"{knob} = {value} is refused yet declarable"
+
+
+def test_a_toml_policy(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text('[policy]\nbase = "codex"\nblock_order = "arrival"\n\n[policy.words]\ncancelled = ["stopped by the user"]\n')
+    policy = load_policy(str(path))
+    assert policy.name == "mine" and policy.block_order.value == "arrival" and policy.late_result.value == "drop"
+    assert policy.says_why(next(r for r in policy.words if r.value == "cancelled"), "Stopped by the user.")
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ('[policy]\nbase = "codex"\nunanswered = "leave-open"\n', "mine.toml:3: unanswered = 'leave-open' cannot be declared"),
+        ('[policy]\nblock_order = "sorted"\n', "mine.toml:2: block_order must be one of"),
+        ('[policy]\n\nspeed = "fast"\n', "mine.toml:3: unknown key 'speed'"),
+        ("[policy\n", "mine.toml:1: not valid TOML"),
+        ('[policy]\nsynthetic_text = "own"\n', "mine.toml:2: synthetic_text = 'own' needs a [words] table"),
+    ],
+)
+def test_a_bad_policy_names_the_file_and_line(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    with pytest.raises(PolicyError) as caught:
+        load_policy(str(path))
+    assert fragment in str(caught.value).replace(str(tmp_path) + "/", "")
+
+
+def test_accept_file(tmp_path: Path) -> None:
+    path = tmp_path / "judged.toml"
+    path.write_text('[[accept]]\nrule = "C5"\nreason = "our words"\n\n[[accept]]\nrule = "C1"\nlevel = "policy"\nsignature = "prompt  step reply/2"\nreason = "arrival order"\n')
+    assert load_accepted(str(path)) == (Accepted("C5", "our words"), Accepted("C1", "arrival order", Level.POLICY, "prompt step reply/2"))
+    path.write_text('[[accept]]\nrule = "C5"\nreason = "ok"\n\n[[accept]]\nrule = "C99"\nreason = "x"\n')
+    with pytest.raises(AcceptError, match=r"judged.toml:5: rule must be one of"):
+        load_accepted(str(path))
+    path.write_text('[[accept]]\nrule = "C5"\n')
+    with pytest.raises(AcceptError, match=r"judged.toml:1: every accepted finding needs a reason"):
+        load_accepted(str(path))
+
+
+def test_presets_document_their_knobs() -> None:
+    """docs/policies.md has a section per preset that states every knob's value."""
+    text = (ROOT / "docs" / "policies.md").read_text()
+    for name, policy in PRESETS.items():
+        section = text.split(f"\n## `{name}`", 1)[1].split("\n## ", 1)[0]
+        for knob, value in policy.knobs().items():
+            assert f"`{knob} = {json.dumps(value)}`" in section, f"{name}: {knob}"
