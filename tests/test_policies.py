@@ -177,3 +177,13 @@ def test_presets_document_their_knobs() -> None:
         section = text.split(f"\n## `{name}`", 1)[1].split("\n## ", 1)[0]
         for knob, value in policy.knobs().items():
             assert f"`{knob} = {json.dumps(value)}`" in section, f"{name}: {knob}"
+
+
+def test_the_toml_example_in_the_docs_loads(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "policies.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "my-runtime.toml"
+    path.write_text(example)
+    policy = load_policy(str(path))
+    assert policy.block_order.value == "arrival" and policy.compaction.value == "user-then-summary"
+    assert all(policy.words[r] for r in policy.words) and "aborted by user" in next(iter(policy.words.values()))

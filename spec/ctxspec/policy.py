@@ -156,19 +156,20 @@ class Knob:
     name: str
     values: type[enum.Enum]
     about: str
+    rules: tuple[str, ...]  # the rules whose checks the knob changes
 
 
 #: Every knob, in the order the docs list them.
 KNOBS: Final[tuple[Knob, ...]] = (
-    Knob("unanswered", Unanswered, "a call with no result when a request is built"),
-    Knob("synthetic_text", SyntheticText, "what a synthetic result must say"),
-    Knob("block_order", BlockOrder, "the order of a tool block"),
-    Knob("late_result", LateResult, "a result for a call already closed"),
-    Knob("user_messages", UserMessages, "user-role messages with nothing between them"),
-    Knob("call_ids", CallIds, "the ids calls are sent with"),
-    Knob("compaction", CompactionOutput, "what a compaction leaves before the kept conversation"),
-    Knob("cut_stream", CutStream, "the fully streamed calls of a cut reply"),
-    Knob("arguments", Arguments, "how a call's arguments must match the log"),
+    Knob("unanswered", Unanswered, "a call with no result when a request is built", ("C5", "C8")),
+    Knob("synthetic_text", SyntheticText, "what a synthetic result must say", ("C5",)),
+    Knob("block_order", BlockOrder, "the order of a tool block", ("C1",)),
+    Knob("late_result", LateResult, "a result for a call already closed", ("C8",)),
+    Knob("user_messages", UserMessages, "user-role messages with nothing between them", ("C6", "C9")),
+    Knob("call_ids", CallIds, "the ids calls are sent with", ("C3",)),
+    Knob("compaction", CompactionOutput, "what a compaction leaves before the kept conversation", ("C7",)),
+    Knob("cut_stream", CutStream, "the fully streamed calls of a cut reply", ("C5",)),
+    Knob("arguments", Arguments, "how a call's arguments must match the log", ("C8",)),
 )
 
 #: Choices no policy may declare: ``(knob, value)`` -> the provider error it causes.

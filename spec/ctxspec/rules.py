@@ -59,19 +59,21 @@ class Rule:
     title: str
     statement: str
     level: Level
+    #: The other levels a finding of this rule can have, each with when.
+    also: tuple[tuple[Level, str], ...] = ()
 
 
 RULES: Final[dict[str, Rule]] = {
     r.code: r
     for r in (
-        Rule("C1", "pairing", "each call is answered by exactly one tool message, right after its assistant message, in call order", Level.REJECT),
+        Rule("C1", "pairing", "each call is answered by exactly one tool message, right after its assistant message, in the order the policy declares", Level.REJECT, ((Level.POLICY, "every call answered in its block, in another order than the policy declares"),)),
         Rule("C2", "no orphans", "each tool message answers a call of the assistant message right before its block, once", Level.REJECT),
-        Rule("C3", "unique ids", "call ids are unique in the projection; an id's first use keeps it, reuses are renamed", Level.REJECT),
+        Rule("C3", "unique ids", "call ids are unique in the projection; under keep-first an id's first use keeps it and only a reuse gets a new id (any unique id under any-unique)", Level.REJECT, ((Level.POLICY, "unique ids, but a first use renamed under keep-first"),)),
         Rule("C4", "fidelity", "a result logged before its call closed is carried verbatim", Level.LOSS),
-        Rule("C5", "closure", "a call without a result gets a synthetic error result that says why", Level.POLICY),
-        Rule("C6", "input placement", "user input and late notes sit between the exchanges around their arrival, in arrival order", Level.POLICY),
-        Rule("C7", "compaction", "the summary comes first; no exchange is split; nothing refers to a summarized call", Level.POLICY),
-        Rule("C8", "nothing lost", "everything in the context reaches the projection, and nothing else does", Level.LOSS),
+        Rule("C5", "closure", "a call without a result is closed as the policy declares: a synthetic error result in the declared words, or left out", Level.POLICY, ((Level.REJECT, "a carried call with no tool message at all"), (Level.LOSS, "a synthetic result not flagged as a synthetic error"))),
+        Rule("C6", "input placement", "user input and late notes sit between the exchanges around their arrival, in arrival order, merged or apart as declared", Level.POLICY, ((Level.REJECT, "user input inside a tool block"),)),
+        Rule("C7", "compaction", "the summary comes first (after kept input under user-then-summary); no exchange is split; nothing refers to a summarized call", Level.POLICY, ((Level.LOSS, "the summary not sent"),)),
+        Rule("C8", "nothing lost", "everything in the context reaches the projection, and nothing else does", Level.LOSS, ((Level.POLICY, "a late note sent that the policy drops, or arguments re-serialised to the same JSON under arguments = text"),)),
         Rule("C9", "prefix stability", "with no compaction, undo or clear between them, a request is a prefix of the next", Level.CACHE),
         Rule("C10", "shape", "first non-system message is user; no empty message; no half-streamed call", Level.REJECT),
         Rule("C11", "determinism and replay", "same log, same messages: batch = incremental; an idle resume changes nothing", Level.CACHE),
