@@ -53,7 +53,7 @@ def findings(out: str) -> set[tuple[str, str]]:
         if row.startswith("  C") and len(words) > 1:
             rule = words[0]
         elif row.strip().startswith("- "):
-            text = row.strip()[2:]
+            text = row.strip()[2:].split("] ", 1)[-1]  # after the level: "- [reject] ..."
             rows.add((rule, text.split(" in order")[0]))
     return rows
 
@@ -65,8 +65,10 @@ def verdict_rows(out: str) -> set[tuple[str, int]]:
         words = row.split()
         if row.startswith("  C") and len(words) > 1:
             rule = words[0]
-        elif row.strip().startswith("- line "):
-            rows.add((rule, int(row.strip()[len("- line ") :].split(":")[0])))
+        elif row.strip().startswith("- ["):
+            text = row.strip().split("] ", 1)[1]  # after the level: "- [loss] line 9: ..."
+            if text.startswith("line "):
+                rows.add((rule, int(text[len("line ") :].split(":")[0])))
     return rows
 
 
@@ -148,7 +150,7 @@ def test_verify_finds_the_todolist_bug(tmp_path: Path, monkeypatch: pytest.Monke
     code, out = run("verify", "--projector", spec, "-o", str(target))
     assert code == 1
     assert "C1 pairing" in out and "C4 fidelity" in out
-    assert "reference projection of that session" in out
+    assert "beside the reference projection under policy reference" in out and ">> [2] projector: (nothing)" in out
     log = load_log(str(target))
     assert [e.type for e in log] == ["session.meta", "turn.prompt", "step.begin", "assistant", "step.end", "tool.result", "step.begin"]
 
@@ -202,5 +204,5 @@ def test_explore_counts_sessions() -> None:
 def test_shortest_counterexample_for_a_mutant(tmp_path: Path) -> None:
     target = tmp_path / "short.jsonl"
     code, out = run("counterexample", "--mutant", "duplicate_id_kept", "--shortest", "-o", str(target))
-    assert code == 0 and "shortest: 3 events after session.meta" in out
-    assert len(load_log(str(target))) == 4
+    assert code == 0 and "shortest: 5 events after session.meta" in out
+    assert len(load_log(str(target))) == 6

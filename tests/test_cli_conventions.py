@@ -142,8 +142,8 @@ def test_project_to_stdout_and_counterexample_to_stdout() -> None:
     proc = cli("counterexample", "--mutant", "duplicate_id_kept", "--shortest", "-o", "-")
     assert proc.returncode == 0
     lines = proc.stdout.decode().splitlines()
-    assert len(lines) == 4 and json.loads(lines[0])["type"] == "session.meta"
-    assert "shortest: 3 events" in proc.stderr.decode()
+    assert len(lines) == 6 and json.loads(lines[0])["type"] == "session.meta"
+    assert "shortest: 5 events" in proc.stderr.decode()
 
 
 # -- --json ------------------------------------------------------------------------------
@@ -173,6 +173,12 @@ def test_json_documents_follow_the_schema(tmp_path: Path) -> None:
     cx = doc["counterexample"]
     assert isinstance(cx, dict) and cx["projection"] != cx["reference"]
     assert (tmp_path / "cx.jsonl").read_text(encoding="utf-8").count("\n") == len(cx["events"])
+    doc = document("verify", "--projector", str(EXAMPLES / "mutants.py") + ":late_result_moved_up", "--keep-going", "3", "--max-examples", "300", "-o", str(tmp_path / "k.jsonl"), "--policy", "codex")
+    results = doc["results"]
+    assert isinstance(results, list) and len(results) >= 2 and doc["policy"]["name"] == "codex"  # type: ignore[index]
+    assert len({(r["rule"], r["level"], r["signature"]) for r in results}) == len(results)
+    for r in results:
+        assert r["counterexample"]["first_difference"] is not None and Path(r["counterexample"]["file"]).exists()
 
 
 def test_the_schema_can_fail() -> None:

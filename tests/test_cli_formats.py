@@ -37,7 +37,7 @@ def findings(out: str) -> set[tuple[str, int]]:
         if row.startswith("  C") and len(words) > 1:
             rule = words[0]
         elif row.strip().startswith("- "):
-            text = row.strip()[2:]
+            text = row.strip()[2:].split("] ", 1)[-1]  # after the level: "- [reject] ..."
             if text.startswith("line "):
                 rows.add((rule, int(text[5:].split(":")[0])))
             elif "line " in text:  # message formats: "... (message i, line N)"
@@ -55,7 +55,7 @@ def findings(out: str) -> set[tuple[str, int]]:
         ("codex/todolist3.jsonl", "codex", {("C6", 13)}),
         ("codex/crash-mid-parallel.jsonl", "codex", {("C6", 12), ("C5", 14)}),
         ("codex/steer-during-parallel.jsonl", "codex", {("C6", 11)}),
-        ("kimi-context/todolist3.jsonl", "kimi-context", {("C1", 5), ("C2", 10)}),
+        ("kimi-context/todolist3.jsonl", "kimi-context", {("C1", 5)}),  # its answer on line 10 is misplaced, not an orphan
         ("kimi-context/compaction-cut.jsonl", "kimi-context", {("C2", 4)}),
     ],
 )

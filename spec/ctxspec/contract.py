@@ -112,6 +112,7 @@ def block_of(messages: Sequence[Message], i: int) -> list[int]:
 def check_messages(messages: Sequence[Message], policy: Policy = REFERENCE) -> list[Violation]:
     """The rules a message list must satisfy whatever log it came from."""
     out: list[Violation] = []
+    misplaced: set[int] = set()  # tool messages reported under C1 as their call's misplaced answer
     for i, m in enumerate(messages):
         if isinstance(m, AssistantMessage) and m.calls:
             block = block_of(messages, i)
@@ -122,8 +123,12 @@ def check_messages(messages: Sequence[Message], policy: Policy = REFERENCE) -> l
                 got = messages[k] if k < len(messages) else None
                 ends = "at the end of the request" if got is None else f"at {'an' if got.role == 'assistant' else 'a'} {got.role} message"
                 elsewhere = [j for j, x in enumerate(messages) if isinstance(x, ToolMessage) and x.call_id == call.id and j not in block]
-                where = f"; its tool message is misplaced at message {elsewhere[0]}" if elsewhere else ""
-                out.append(Violation("C1", f"call {call.id!r} ({call.name}) is not answered: its block of tool messages ends {ends}{where}", k))
+                misplaced.update(elsewhere[:1])
+                if elsewhere:
+                    what = f"is answered out of place: its tool message is message {elsewhere[0]}, but its block ends {ends}"
+                else:
+                    what = f"is not answered: its block of tool messages ends {ends}"
+                out.append(Violation("C1", f"call {call.id!r} ({call.name}) {what}", k))
             if not missing and policy.block_order is BlockOrder.CALL:
                 answers = [x for x in ids if x in {c.id for c in m.calls}]
                 order = list(dict.fromkeys(answers))
@@ -135,6 +140,8 @@ def check_messages(messages: Sequence[Message], policy: Policy = REFERENCE) -> l
     for i, own in owner.items():
         m = messages[i]
         assert isinstance(m, ToolMessage)
+        if i in misplaced:
+            continue
         if own < 0:
             out.append(Violation("C2", f"tool message for {m.call_id!r} does not follow an assistant message with calls", i))
             continue
@@ -481,6 +488,8 @@ def _check_call(led: Ledger, pol: Policy, call: Call, sent_id: str, messages: Se
     first_use = led.calls_by_id[call.id][0] is call
     if first_use and sent_id != call.id and pol.call_ids is CallIds.KEEP_FIRST:
         out.append(Violation("C3", f"first use of id {call.id!r} was renamed to {sent_id!r}", owner, call.line, level=Level.POLICY))
+    if k is None:  # a misplaced answer (C1 says where) is still judged for what it says
+        k = next((j for j in range(owner + 1, len(messages)) if isinstance(messages[j], ToolMessage) and messages[j].call_id == sent_id), None)  # type: ignore[union-attr]
     tool = messages[k] if k is not None else None
     assert tool is None or isinstance(tool, ToolMessage)
     if call.status is CallStatus.ANSWERED:
