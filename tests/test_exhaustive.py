@@ -1,10 +1,16 @@
 """Bounded-exhaustive checking (``ctxspec.exhaustive``) and the shortest counterexample per mutant.
 
+Only sessions that end at a ``step.begin`` are checked: a request is judged
+only where it is sent, and a log that ends elsewhere judges what its prefix
+up to its last ``step.begin`` judges, a shorter session of the same
+enumeration.
+
 * The reference projector passes the whole contract on every abstract session
   of at most :data:`REFERENCE_LENGTH` events (2 slots, :func:`concretize`'s log
-  per session: 23,696 sessions, 23,696 logs), and on every faithful
-  concretization variant (reused ids, any compaction cut, any undo count) up
-  to :data:`VARIANT_LENGTH` events (3,139 sessions, 6,247 logs).
+  per session: 181,929 sessions, 5,355 of them ending at a request), on every
+  faithful concretization variant (reused ids, any compaction cut, any undo
+  count) up to the same length (15,668 logs), and under every preset, each
+  to :data:`REFERENCE_LENGTH` (the projector following the preset).
 * For every mutant, iterative deepening over the concretized enumeration finds
   a shortest failing session; its length must equal the committed
   ``tests/shortest/<name>.jsonl``, which must still break the mutant (a rule
@@ -14,14 +20,15 @@
 
 ``first_parallel_result_only_on_resume`` needs three calls in one reply (two
 answered, one still open at the resume), which 2 slots cannot declare at any
-length; so it is searched with 3 slots, and with :data:`CANONICAL`
-concretizations only, in 2 processes, to keep the run short (~12 s; the search
-over every variant finds the same 6-event log after checking 207,481 logs in
-~46 s in 1 process, ~36 s in 2: ``benchmarks/bench_explore.py``).  The others: 2 slots, every variant.
+length; it is searched with 3 slots, :data:`CANONICAL` concretizations only.
+Its shortest session has 8 events; finding it takes about 4 minutes, too long
+for the suite, so the suite proves only that no session of at most 6 events
+breaks it (:data:`BOUND`); the committed 8-event log is what the full search
+found (no 7-event session breaks it either: ~68 s, measured when committed).
 """
-
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -30,6 +37,7 @@ from ctxref.mutants import MUTANTS
 from ctxref.projector import Projector, project
 from ctxspec.abstract import AEvent
 from ctxspec.contract import check_session
+from ctxspec.policy import PRESETS
 from ctxspec.events import Assistant, Compaction, dumps_log, load_log
 from ctxspec.exhaustive import explore_contract, shortest_counterexample
 from ctxspec.explore import ALL_VARIANTS, CANONICAL, Variants, concretizations, concretize, sessions
@@ -39,14 +47,20 @@ HERE = Path(__file__).parent
 SHORTEST = HERE / "shortest"
 REGRESSIONS = HERE / "regressions"
 
-REFERENCE_LENGTH = 5
-VARIANT_LENGTH = 4
-MAX_LENGTH = 6
+REFERENCE_LENGTH = 6
+#: Mutants whose shortest session the suite does not search for in full: the longest length it exhausts.
+BOUND = {"first_parallel_result_only_on_resume": 6}
 #: Slots each mutant is searched with (2 unless listed).
 SLOTS = {"first_parallel_result_only_on_resume": 3}
 #: Concretizations each mutant is searched over (every variant unless listed).
 VARIANTS: dict[str, Variants] = {"first_parallel_result_only_on_resume": CANONICAL}
-WORKERS = {"first_parallel_result_only_on_resume": 2}
+#: Processes per search: the 7-event searches check ~35,000 logs each.
+WORKERS = {
+    "first_parallel_result_only_on_resume": 2,
+    "compaction_splits_exchange": 2,
+    "late_result_after_compaction_dropped": 2,
+    "orphan_result_kept_after_trim": 2,
+}
 
 
 def _events(log: tuple[object, ...] | list[object]) -> int:
@@ -57,22 +71,30 @@ def test_the_reference_passes_every_session_up_to_the_bound() -> None:
     ticks: list[tuple[int, int]] = []
     report = explore_contract(REFERENCE_LENGTH, project, incremental=Projector, progress=lambda d, t: ticks.append((d, t)))
     assert report.ok, "\n\n".join(f.jsonl() + "\n".join(map(str, f.violations)) for f in report.failures)
-    assert (report.sessions, report.concretized, report.checked) == (23_696, 23_696, 23_696)
-    assert ticks[-1] == (23_696, 23_696)
+    assert (report.sessions, report.concretized, report.checked) == (181_929, 5_355, 5_355)
+    assert ticks[-1] == (181_929, 181_929)
     assert all(a <= b for (a, _), (b, _) in zip(ticks, ticks[1:]))
 
 
 def test_the_reference_passes_every_concretization_variant() -> None:
-    report = explore_contract(VARIANT_LENGTH, project, incremental=Projector, variants=ALL_VARIANTS)
+    report = explore_contract(REFERENCE_LENGTH, project, incremental=Projector, variants=ALL_VARIANTS)
     assert report.ok, "\n\n".join(f.jsonl() + "\n".join(map(str, f.violations)) for f in report.failures)
-    assert (report.sessions, report.concretized, report.checked) == (3_139, 3_139, 6_247)
+    assert (report.sessions, report.concretized, report.checked) == (181_929, 5_355, 15_668)
+
+
+@pytest.mark.parametrize("name", sorted(set(PRESETS) - {"reference"}))
+def test_the_reference_passes_every_session_under_every_preset(name: str) -> None:
+    policy = PRESETS[name]
+    report = explore_contract(REFERENCE_LENGTH, partial(project, policy=policy), incremental=partial(Projector, policy=policy), policy=policy)
+    assert report.ok, "\n\n".join(f.jsonl() + "\n".join(map(str, f.violations)) for f in report.failures)
+    assert report.checked == 5_355
 
 
 def test_workers_share_the_sessions_and_find_the_same_failures() -> None:
     mutant = MUTANTS["steer_inside_block"]
-    one = explore_contract(4, mutant.project, incremental=mutant.cls, keep=5)
-    two = explore_contract(4, mutant.project, incremental=mutant.cls, keep=5, workers=2)
-    assert (one.sessions, one.checked, one.failed) == (two.sessions, two.checked, two.failed) == (3_139, 3_139, one.failed)
+    one = explore_contract(6, mutant.project, incremental=mutant.cls, keep=5)
+    two = explore_contract(6, mutant.project, incremental=mutant.cls, keep=5, workers=2)
+    assert (one.sessions, one.checked, one.failed) == (two.sessions, two.checked, two.failed) == (181_929, 5_355, one.failed)
     assert one.failed > 0
     assert [f.log for f in one.failures] == [f.log for f in two.failures]
 
@@ -114,18 +136,23 @@ def test_shortest_counterexample(name: str) -> None:
     assert broken & mutant.rules, f"{name} no longer fails its shortest log: {broken}"
     assert check_session(committed, project, incremental=Projector) == []
 
+    length = _events(list(committed))
+    bound = BOUND.get(name, length)
     found = shortest_counterexample(
-        mutant.project, incremental=mutant.cls, rules=mutant.rules, max_length=MAX_LENGTH,
+        mutant.project, incremental=mutant.cls, rules=mutant.rules, max_length=bound,
         slots=SLOTS.get(name, 2),
         variants=VARIANTS.get(name, ALL_VARIANTS),
         workers=WORKERS.get(name, 1),
     )
-    assert found is not None, f"{name}: no counterexample of <= {MAX_LENGTH} events"
-    assert found.length == _events(list(committed)), dumps_log(found.log)
-    assert check_session(found.log, project, incremental=Projector) == []
+    if bound < length:  # the suite proves only that nothing shorter than the bound breaks it
+        assert found is None, dumps_log(found.log)
+    else:
+        assert found is not None, f"{name}: no counterexample of <= {length} events"
+        assert found.length == length, dumps_log(found.log)
+        assert check_session(found.log, project, incremental=Projector) == []
 
     hypothesis = load_log(str(REGRESSIONS / f"{name}.jsonl"))
-    assert found.length <= _events(list(hypothesis))
+    assert length <= _events(list(hypothesis))
 
 
 def test_every_shortest_file_belongs_to_a_mutant() -> None:

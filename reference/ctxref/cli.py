@@ -915,15 +915,19 @@ def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
 
     from .projector import Projector, project
 
+    from functools import partial
+
     progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.json else None
+    policy = _policy(args)
     report = explore_contract(
         args.length,
-        project,
-        incremental=Projector,
+        partial(project, policy=policy),
+        incremental=partial(Projector, policy=policy),
         slots=args.slots,
         progress=progress,
         variants=ALL_VARIANTS if args.variants else None,
         workers=args.workers,
+        policy=policy,
     )
     code = 0 if report.ok else 1
     if args.json:
@@ -940,14 +944,14 @@ def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
                 failed=report.failed,
                 seconds=round(report.seconds, 3),
                 failures=[
-                    {"length": f.length, "events": [event_to_dict(e) for e in f.log], "findings": [_finding(v.rule, v.message, line=v.line, index=v.index) for v in f.violations]}
+                    {"length": f.length, "events": [event_to_dict(e) for e in f.log], "findings": [_violation(v) for v in f.violations]}
                     for f in report.failures
                 ],
             ),
             out,
         )
         return code
-    print(f"reference projector, every abstract session: {report}", file=out)
+    print(f"reference projector{'' if policy.name == 'reference' else f' (policy {policy.name})'}, every abstract session: {report}", file=out)
     for failure in report.failures:
         print(f"\nfailing session ({failure.length} events):", file=out)
         out.write(failure.jsonl())
@@ -1131,6 +1135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slots", type=_at_least(1), default=2, metavar="N", help="call slots (default 2)")
     p.add_argument("--variants", action="store_true", help="every id reuse, compaction cut and undo count per session")
     p.add_argument("--workers", type=_at_least(1), default=1, metavar="N", help="processes to use (default 1)")
+    _judging(p, select=False)
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
     p.set_defaults(run=cmd_explore)
 

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from .abstract import TABLES, AEvent, Tables
-from .contract import Incremental, Projector, Violation, check_session
-from .events import Event, dumps_log
+from .contract import REFERENCE, Incremental, Projector, Violation, check_session
+from .events import Event, StepBegin, dumps_log
+from .policy import Policy
 from .explore import ALL_VARIANTS, Variants, census, concretize, concretizations, sessions
 
 #: ``progress(done, total)``: sessions checked so far, sessions to check.
@@ -66,7 +67,8 @@ class ExploreReport:
     """What :func:`explore_contract` did.
 
     ``sessions``: abstract sessions enumerated (every length up to ``length``);
-    ``concretized``: those that gave at least one log; ``checked``: logs run
+    ``concretized``: those that end at a request (a ``step.begin``) and gave
+    at least one log, the only ones judged; ``checked``: logs run
     through :func:`check_session` (one per session unless ``variants`` is given);
     ``failures``: the logs that broke the contract (at most ``keep`` kept,
     ``failed`` counts them all).
@@ -94,12 +96,20 @@ class ExploreReport:
         verdict = "no violation" if self.ok else f"{self.failed} failing logs"
         return (
             f"{self.sessions} sessions of <= {self.length} events ({self.slots} slots), "
-            f"{self.concretized} concretized, {self.checked} logs checked: {verdict}; "
+            f"{self.concretized} ending at a request, {self.checked} logs checked: {verdict}; "
             f"{self.seconds:.2f}s, {self.rate:,.0f} logs/s"
         )
 
 
 def _logs(trace: Sequence[AEvent], slots: int, tables: Tables, variants: Variants | None) -> Iterator[list[Event]]:
+    """The concrete logs of ``trace``: none unless it ends at a ``step.begin``.
+
+    Only requests are judged, and a log that does not end at one judges
+    exactly what its prefix up to its last ``step.begin`` does: that prefix
+    is a shorter session of the same enumeration.
+    """
+    if not trace or trace[-1].kind != StepBegin.type:
+        return
     if variants is None:
         yield concretize(trace, slots, tables)
     else:
@@ -118,6 +128,7 @@ def explore_contract(
     keep: int = 10,
     stop_at_first: bool = False,
     workers: int = 1,
+    policy: Policy = REFERENCE,
 ) -> ExploreReport:
     """Check ``projector`` (and ``incremental``) on every session of at most ``length`` events.
 
@@ -127,12 +138,12 @@ def explore_contract(
     with (sessions done, sessions in all) about a hundred times, and at the end.
     ``workers > 1`` shares the sessions among that many processes (the
     projector, ``incremental`` and ``tables`` must pickle); ``stop_at_first``
-    is then ignored.
+    is then ignored.  ``policy`` is the policy the projector is judged under.
     """
     start = time.perf_counter()
     report = ExploreReport(length, slots)
     if workers > 1:
-        return _explore_parallel(report, projector, incremental, progress, variants, tables, keep, workers, start)
+        return _explore_parallel(report, projector, incremental, progress, variants, tables, keep, workers, start, policy)
     total = census(length, slots, tables).total if progress is not None else 0
     every = max(1, total // 100)
     for session in sessions(length, slots, tables):
@@ -141,7 +152,7 @@ def explore_contract(
         for log in _logs(session.trace, slots, tables, variants):
             any_log = True
             report.checked += 1
-            found = check_session(log, projector, incremental=incremental)
+            found = check_session(log, projector, incremental=incremental, policy=policy)
             if found:
                 report.failed += 1
                 if len(report.failures) < keep:
@@ -170,6 +181,7 @@ class _Task:
     rules: frozenset[str] | None = None  # a failure must break one of these (None: any rule)
     stop: bool = False  # shortest search: stop at the first failure
     keep: int = 10
+    policy: Policy = REFERENCE
 
 
 @dataclass
@@ -189,7 +201,7 @@ def _run_chunk(task: _Task) -> _Done:
         for log in _logs(trace, task.slots, task.tables, task.variants):
             any_log = True
             done.checked += 1
-            found = check_session(log, task.projector, incremental=task.incremental)
+            found = check_session(log, task.projector, incremental=task.incremental, policy=task.policy)
             if not found or (task.rules is not None and not any(v.rule in task.rules for v in found)):
                 continue
             done.failed += 1
@@ -226,11 +238,12 @@ def _explore_parallel(
     keep: int,
     workers: int,
     start: float,
+    policy: Policy,
 ) -> ExploreReport:
     total = census(report.length, report.slots, tables).total if progress is not None else 0
     traces = (s.trace for s in sessions(report.length, report.slots, tables))
     tasks = (
-        _Task(projector, incremental, chunk, report.slots, variants, tables, keep=keep)
+        _Task(projector, incremental, chunk, report.slots, variants, tables, keep=keep, policy=policy)
         for chunk in _chunks(traces, CHUNK)
     )
     with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -276,6 +289,7 @@ def shortest_counterexample(
     variants: Variants | None = ALL_VARIANTS,
     tables: Tables = TABLES,
     workers: int = 1,
+    policy: Policy = REFERENCE,
 ) -> Shortest | None:
     """The first failing log in order of length (iterative deepening), or ``None`` up to ``max_length``.
 
@@ -294,7 +308,7 @@ def shortest_counterexample(
         wanted = frozenset(rules) if rules is not None else None
         traces = (s.trace for s in sessions(max_length, slots, tables))
         tasks = (
-            _Task(projector, incremental, chunk, slots, variants, tables, rules=wanted, stop=True, keep=1)
+            _Task(projector, incremental, chunk, slots, variants, tables, rules=wanted, stop=True, keep=1, policy=policy)
             for chunk in _chunks(traces, CHUNK // 4)
         )
         with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -308,7 +322,7 @@ def shortest_counterexample(
     for session in sessions(max_length, slots, tables):
         for log in _logs(session.trace, slots, tables, variants):
             checked += 1
-            found = check_session(log, projector, incremental=incremental)
+            found = check_session(log, projector, incremental=incremental, policy=policy)
             if found and (rules is None or any(v.rule in rules for v in found)):
                 failure = Failure(session.trace, tuple(log), tuple(found))
                 return Shortest(failure, checked, time.perf_counter() - start)
