@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import itertools
+import textwrap
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -187,3 +188,12 @@ def test_the_toml_example_in_the_docs_loads(tmp_path: Path) -> None:
     policy = load_policy(str(path))
     assert policy.block_order.value == "arrival" and policy.compaction.value == "user-then-summary"
     assert all(policy.words[r] for r in policy.words) and "aborted by user" in next(iter(policy.words.values()))
+
+
+def test_the_accept_example_in_the_docs_loads(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "verify-your-runtime.md").read_text()
+    example = textwrap.dedent(text.split("```toml\n", 1)[1].split("```", 1)[0])
+    path = tmp_path / "judged.toml"
+    path.write_text(example)
+    (entry,) = load_accepted(str(path))
+    assert entry.rule == "C5" and entry.level is Level.POLICY and entry.signature == "prompt step reply/1 cancel prompt step"

@@ -21,7 +21,7 @@ from typing import Final
 
 from ctxspec.events import Compaction, Event, StepEnd, ToolResult
 from ctxspec.messages import AssistantMessage, Message, ToolMessage
-from ctxspec.policy import policy_from_mapping
+from ctxspec.policy import Policy, policy_from_mapping
 from ctxspec.state import CallInput, CallStatus, Reason
 
 from .projector import Projector, _Call, _Entry, _Exchange, fed, project
@@ -30,8 +30,8 @@ from .projector import Projector, _Call, _Entry, _Exchange, fed, project
 class DropLastStepResult(Projector):
     """Kimi Code 0.20.1 (TodoList:3): a result logged after its step ended is never sent."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, policy: Policy | None = None) -> None:
+        super().__init__(policy=policy)
         self._step_over = False
         self._lost: set[int] = set()
 
@@ -54,8 +54,8 @@ class DropLastStepResult(Projector):
 class SteerInsideBlock(Projector):
     """User input typed while calls run lands between the calls and their results."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, policy: Policy | None = None) -> None:
+        super().__init__(policy=policy)
         self._inside: list[_Entry] = []
 
     def _place(self, entry: _Entry) -> None:
@@ -194,6 +194,10 @@ class Mutant:
 
     def project(self, log: Iterable[Event]) -> list[Message]:
         return fed(log, self.cls).messages()
+
+    def following(self, policy: Policy) -> tuple[Callable[[Iterable[Event]], list[Message]], Callable[[], Projector]]:
+        """The mutant following ``policy`` where it is not broken: batch and incremental."""
+        return (lambda log: fed(log, self.cls, policy).messages()), (lambda: self.cls(policy=policy))
 
 
 def _m(name: str, cls: type[Projector], rules: str) -> Mutant:
