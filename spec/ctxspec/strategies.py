@@ -71,6 +71,23 @@ WEIGHTS: Final[dict[str, int]] = {
 
 TOOL_NAMES: Final = ("TodoList", "Shell", "ReadFile", "Grep")
 
+#: Call ids in each provider's style (``n`` is unique in the log): OpenAI, Anthropic, Kimi.
+ID_STYLES: Final = ("call_{n}", "toolu_01{n:022d}", "{name}:{n}")
+
+#: One JSON value, serialised as models and runtimes do (``{{``: a literal brace).
+ARG_STYLES: Final = ('{{"n": {n}}}', '{{"n":{n}}}', '{{\n  "n": {n}\n}}')
+
+
+def outputs(n: int) -> st.SearchStrategy[str]:
+    """A tool's output: text, empty, JSON, multi-line non-ASCII, or long (unique where it can be)."""
+    return st.one_of(
+        labelled(f"<output {n}>"),
+        st.just(""),
+        st.just(f'{{"output": {n}, "ok": true}}'),
+        labelled(f"<output {n}>\nligne 2: déjà vu 🙂\n").map(lambda t: t + "\u00a0fin"),
+        labelled(f"<output {n}>").map(lambda t: t + " " + "x" * 4000),
+    )
+
 #: Kinds a log can do without.  Switching a random few off for a whole log
 #: ("swarm testing") lets the others pile up: many results and resumes with
 #: no step.begin between them, say, which uniform draws rarely give.
@@ -135,6 +152,9 @@ class LogBuilder:
         if self.ledger.open_calls():  # tools are running: results and crashes are what happens next
             weights["tool.result"] *= 2
             weights["resume"] *= 2
+            weights["turn.end"] *= 4  # the rare ways to leave them running, and to rewrite around them
+            for kind in ("undo", "clear"):
+                weights[kind] *= 10
         kinds = [k for k, w in weights.items() if k in allowed for _ in range(w)]
         return st.sampled_from(kinds).flatmap(self.event_of)
 
@@ -180,26 +200,23 @@ class LogBuilder:
         return st.builds(
             ToolResult,
             call_id=st.one_of(*choices),
-            output=labelled(f"<output {n}>"),
+            output=outputs(n),
             is_error=st.booleans(),
         )
 
     def _assistant(self, n: int) -> st.SearchStrategy[Event]:
         known = sorted({c.id for c in self.ledger.all_calls})
-        fresh = [f"call_{n + i}" for i in range(self.max_calls)]
         id_choice: st.SearchStrategy[str] = st.sampled_from(known) if known else st.nothing()
 
+        def call(i: int) -> st.SearchStrategy[ToolCall]:
+            def named(name: str) -> st.SearchStrategy[ToolCall]:
+                fresh = st.sampled_from(ID_STYLES).map(lambda style: style.format(n=n + i, name=name))
+                return st.builds(ToolCall, id=st.one_of(fresh, id_choice), name=st.just(name), args=st.sampled_from(ARG_STYLES).map(lambda a: a.format(n=n + i)))
+
+            return st.sampled_from(TOOL_NAMES).flatmap(named)
+
         def calls(count: int) -> st.SearchStrategy[tuple[ToolCall, ...]]:
-            parts = [
-                st.builds(
-                    ToolCall,
-                    id=st.one_of(st.just(fresh[i]), id_choice),
-                    name=st.sampled_from(TOOL_NAMES),
-                    args=st.just(f'{{"n": {n + i}}}'),
-                )
-                for i in range(count)
-            ]
-            return st.tuples(*parts)
+            return st.tuples(*(call(i) for i in range(count)))
 
         return st.builds(
             Assistant,

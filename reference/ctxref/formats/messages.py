@@ -667,9 +667,9 @@ def check_loaded(loaded: LoadedMessages) -> list[Violation]:
                 line = lines[j]
                 owner = msgs[j]
                 assert isinstance(owner, AssistantMessage)
-                pos = v.index - j - 1
-                if 0 <= pos < len(owner.calls):
-                    cid = owner.calls[pos].id
+                named = [c.id for c in owner.calls if f"call {c.id!r}" in v.message]
+                if named:
+                    cid = named[0]
                     found = [lines[k] for k, m in enumerate(msgs) if isinstance(m, ToolMessage) and m.call_id == cid and k != v.index]
                     text += f"; its result is on line {found[0]}" if found else "; the file has no result for it"
         if line is None and v.index is not None and lines:
