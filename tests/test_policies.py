@@ -197,3 +197,14 @@ def test_the_accept_example_in_the_docs_loads(tmp_path: Path) -> None:
     path.write_text(example)
     (entry,) = load_accepted(str(path))
     assert entry.rule == "C5" and entry.level is Level.POLICY and entry.signature == "prompt step reply/1 cancel prompt step"
+
+
+def test_shrunk_texts_are_printable_unless_the_failure_needs_otherwise() -> None:
+    from ctxspec.events import SessionMeta, StepBegin, TurnPrompt
+    from ctxspec.findings import plain_texts
+
+    log = [SessionMeta(), TurnPrompt(text="<prompt 1> \x85é"), TurnPrompt(text="<prompt 2> \u200b"), StepBegin()]
+    needs_the_nel = plain_texts(log, lambda lg: any("\x85" in getattr(e, "text", "") for e in lg))
+    assert [getattr(e, "text", None) for e in needs_the_nel][1:3] == ["<prompt 1> \x85é", "<prompt 2>"]
+    plain = plain_texts(log, lambda lg: True)
+    assert [getattr(e, "text", None) for e in plain][1:3] == ["<prompt 1>", "<prompt 2>"]

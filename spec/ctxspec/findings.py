@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, cast
 
 from .contract import Violation
 from .errors import CtxError
@@ -161,6 +161,40 @@ def load_accepted(path: str) -> tuple[Accepted, ...]:
 
 Check = Callable[[Sequence[Event]], list[Violation]]
 
+#: The text fields of events, which the shrinker's texts fill.
+_TEXT_FIELDS: Final = ("text", "output", "summary", "system")
+
+
+def _printable(text: str) -> str:
+    return "".join(ch for ch in text if " " <= ch <= "~")
+
+
+def plain_texts(log: Sequence[Event], fails: Callable[[Sequence[Event]], bool]) -> tuple[Event, ...]:
+    """``log`` with each text made printable ASCII where the failure does not need otherwise.
+
+    A counterexample that hinges on an invisible character keeps it; every
+    other text loses what a reader cannot see or type (``<prompt 7> \x85`` is
+    tried as ``<prompt 7> ``).  A required text never becomes empty.
+    """
+    out = list(log)
+    for i, event in enumerate(out):
+        for name in _TEXT_FIELDS:
+            text = getattr(event, name, None)
+            if not isinstance(text, str) or text == _printable(text):
+                continue
+            plain = _printable(text).strip() or ("" if name in ("output", "system") else None)
+            if plain is None:
+                continue
+            try:
+                candidate: Event = replace(cast(Any, event), **{name: plain})
+            except CtxError:  # the event refuses it (an id in the text, say)
+                continue
+            trial = [*out[:i], candidate, *out[i + 1 :]]
+            if fails(trial):
+                out = trial
+                event = candidate
+    return tuple(out)
+
 
 @dataclass(slots=True)
 class Collector:
@@ -242,7 +276,7 @@ class Collector:
         if not breaks(log):
             message = f"the same log broke {pair[0]} on one run and not on the next: the projector is not deterministic"
             return Finding("C11", Level.CACHE, signature(log), (Violation("C11", message, None, len(log)),), tuple(log))
-        small = tuple(minimize(log, breaks))
+        small = plain_texts(minimize(log, breaks), breaks)
         found = self.check(small)
         mine = [v for v in found if (v.rule, v.level) == pair] or [Violation(pair[0], "broken while shrinking, not on the shrunk log", level=pair[1])]
         rest = [v for v in found if (v.rule, v.level) != pair]
