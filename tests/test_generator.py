@@ -1,7 +1,8 @@
 """How often the generator reaches each situation, measured, so that a rare one is seen.
 
-The stateful checker runs the reference projector for 1,000 programs (the
-ci profile, derandomized) and every log it projects is classified.  Each
+The stateful checker runs the reference projector for :data:`PROGRAMS`
+programs (the ci profile, derandomized) and every log it projects is
+classified.  Each
 situation must be reached by at least :data:`AT_LEAST` of the programs:
 clear or undo while calls run, and a turn ending with calls running, were
 reached by 0 and 1 of 1,000 logs before the generator weighted them up.
@@ -20,6 +21,9 @@ from ctxspec.checker import search
 from ctxspec.events import Assistant, Event, ToolResult, load_log
 from ctxspec.ledger import Ledger
 from ctxspec.messages import Message
+
+#: Programs generated (the ci profile's first 300: the shares settle well before 1,000).
+PROGRAMS = 300
 
 #: The least share of programs that must reach each situation.
 AT_LEAST = 0.005
@@ -89,7 +93,7 @@ def test_every_situation_is_reached() -> None:
         programs.append(events)
         program_done(events)
 
-    found = search(recording, profile="ci", on_program=ended)
+    found = search(recording, profile="ci", max_examples=PROGRAMS, on_program=ended)
     assert not found.findings
     total = len(programs)
     shares = {name: seen[name] / total for name in sorted(WANTED)}

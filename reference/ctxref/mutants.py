@@ -211,7 +211,7 @@ MUTANTS: Final[dict[str, Mutant]] = {
         _m("drop_last_step_result", DropLastStepResult, "C1 C4"),
         _m("steer_inside_block", SteerInsideBlock, "C1 C6"),
         _m("no_closure_on_resume", NoClosureOnResume, "C1 C5"),
-        _m("prompt_deferred_forever", PromptDeferredForever, "C8"),
+        _m("prompt_deferred_forever", PromptDeferredForever, "C5 C8"),  # holding the exchange back too: C5 policy
         _m("compaction_splits_exchange", CompactionSplitsExchange, "C2 C7 C8"),
         _m("late_result_after_compaction_dropped", LateResultAfterCompactionDropped, "C8"),
         _m("first_parallel_result_only_on_resume", FirstParallelResultOnlyOnResume, "C4"),

@@ -93,8 +93,8 @@ def contract_machine(
     ``on_program``, if given, is called at the end of every program with the
     number of events it ran (progress reports count programs with it).
     ``on_violation``, if given, receives each failing program's findings and
-    log instead of an exception; the program then draws no more events (a
-    search that keeps going, :func:`search`).
+    log instead of an exception; the rest of the program is drawn as usual
+    but not checked (a search that keeps going, :func:`search`).
 
     ``policies``, if given, draws each program's policy (``strategies.policies()``);
     ``follows(policy)`` then gives the projector that declares it and its
@@ -112,6 +112,8 @@ def contract_machine(
 
         def _take(self, event: Event) -> None:
             self.builder.append(event)
+            if self.failed:  # handed on already: the program only draws on (the same draws, so a flaky projector stays a finding)
+                return
             if self.step_check is not None:
                 failures = self.step_check.feed(event)
                 if failures:
@@ -135,10 +137,9 @@ def contract_machine(
             self.builder.disabled = disabled
             self._take(event)
 
-        @rule(event=st.runner().flatmap(lambda self: st.none() if self.failed else self.builder.next_event()))
-        def event(self, event: Event | None) -> None:
-            if event is not None:  # None: the program has failed and its findings were handed on
-                self._take(event)
+        @rule(event=st.runner().flatmap(lambda self: self.builder.next_event()))
+        def event(self, event: Event) -> None:
+            self._take(event)
 
         def teardown(self) -> None:
             if on_program is not None:

@@ -80,12 +80,13 @@ ARG_STYLES: Final = ('{{"n": {n}}}', '{{"n":{n}}}', '{{\n  "n": {n}\n}}')
 
 def outputs(n: int) -> st.SearchStrategy[str]:
     """A tool's output: text, empty, JSON, multi-line non-ASCII, or long (unique where it can be)."""
+    text = labelled(f"<output {n}>")
     return st.one_of(
-        labelled(f"<output {n}>"),
+        text,
         st.just(""),
         st.just(f'{{"output": {n}, "ok": true}}'),
-        labelled(f"<output {n}>\nligne 2: déjà vu 🙂\n").map(lambda t: t + "\u00a0fin"),
-        labelled(f"<output {n}>").map(lambda t: t + " " + "x" * 4000),
+        text.map(lambda t: t + "\nligne 2: déjà vu 🙂\u00a0fin"),
+        st.sampled_from([False] * 9 + [True]).flatmap(lambda long: text.map(lambda t: t + " " + "x" * 2100) if long else text),
     )
 
 #: Kinds a log can do without.  Switching a random few off for a whole log
