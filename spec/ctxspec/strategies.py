@@ -155,7 +155,7 @@ class LogBuilder:
             weights["resume"] *= 2
             weights["turn.end"] *= 4  # the rare ways to leave them running, and to rewrite around them
             for kind in ("undo", "clear"):
-                weights[kind] *= 10
+                weights[kind] *= 4
         kinds = [k for k, w in weights.items() if k in allowed for _ in range(w)]
         return st.sampled_from(kinds).flatmap(self.event_of)
 
