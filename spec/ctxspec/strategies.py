@@ -153,9 +153,6 @@ class LogBuilder:
         if self.ledger.open_calls():  # tools are running: results and crashes are what happens next
             weights["tool.result"] *= 2
             weights["resume"] *= 2
-            weights["turn.end"] *= 4  # the rare ways to leave them running, and to rewrite around them
-            for kind in ("undo", "clear"):
-                weights[kind] *= 4
         kinds = [k for k, w in weights.items() if k in allowed for _ in range(w)]
         return st.sampled_from(kinds).flatmap(self.event_of)
 
