@@ -16,15 +16,14 @@ shrinker picks them, not the projector.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Final, cast
 
 from .contract import Violation
 from .errors import CtxError
 from .events import Assistant, Event, ToolResult
+from .policy import read_toml
 from .rules import LEVELS, RULES, Level
 from .shrink import minimize
 
@@ -115,18 +114,7 @@ def load_accepted(path: str) -> tuple[Accepted, ...]:
         signature = "prompt step reply/1 cancel prompt step"   # optional: any shape
         reason = "we close cancelled calls with 'aborted'"
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AcceptError(f"{path}: cannot read the accept file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise AcceptError(f"{path}: the accept file is not UTF-8 text") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        where = f"{path}:{m.group(1)}" if m else path
-        raise AcceptError(f"{where}: not valid TOML: {str(exc)[: m.start()].strip() if m else exc}") from None
+    text, data = read_toml(path, "the accept file", AcceptError)
     starts = [text.count("\n", 0, m.start()) + 1 for m in re.finditer(r"^[ \t]*\[\[[ \t]*accept[ \t]*\]\]", text, re.MULTILINE)]
     unknown = sorted(set(data) - {"accept"})
     if unknown:

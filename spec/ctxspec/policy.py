@@ -30,7 +30,7 @@ import enum
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -315,6 +315,24 @@ def policy_from_mapping(data: Mapping[str, object], *, name: str = "custom", whe
     return replace(policy, **changes)  # type: ignore[arg-type]
 
 
+def read_toml(path: str, what: str, error: type[CtxError]) -> tuple[str, dict[str, object]]:
+    """The text and the table of a TOML file; ``error`` names ``path`` (and the line) when it cannot be read."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: {what} is not UTF-8 text") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\(at line (\d+), column \d+\)", msg)
+        if m:
+            raise error(f"{path}:{m.group(1)}: not valid TOML: {msg[: m.start()].strip()}") from None
+        raise error(f"{path}: not valid TOML: {msg}") from None
+
+
 def load_policy(spec: str) -> Policy:
     """A preset by name, or a policy from a TOML file (``my-runtime.toml``)."""
     if spec in PRESETS:
@@ -322,29 +340,8 @@ def load_policy(spec: str) -> Policy:
     path = Path(spec)
     if not spec.endswith(".toml") and not path.exists():
         raise PolicyError(f"unknown policy {spec!r}: a preset ({', '.join(PRESETS)}) or a .toml file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"{spec}: cannot read the policy: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise PolicyError(f"{spec}: the policy is not UTF-8 text") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        m = re.search(r"\(at line (\d+), column \d+\)", msg)
-        if m:
-            raise PolicyError(f"{spec}:{m.group(1)}: not valid TOML: {msg[: m.start()].strip()}") from None
-        raise PolicyError(f"{spec}: not valid TOML: {msg}") from None
+    text, data = read_toml(spec, "the policy", PolicyError)
     section = data.get("policy", data)
     if not isinstance(section, Mapping):
         raise PolicyError(f"{spec}: [policy] must be a table")
     return policy_from_mapping(section, name=path.stem, where=spec, text=text)
-
-
-def policy_names() -> tuple[str, ...]:
-    return tuple(PRESETS)
-
-
-def field_names() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(Policy))
