@@ -48,6 +48,8 @@ def test_knob_mutant_dies_under_its_preset(knob: str) -> None:
     policy = PRESETS[mutant.declared]
     found = search(mutant.project, policy=policy, profile="ci", max_examples=300)
     assert found.findings, f"{knob}: the mutant survived under {mutant.declared}"
+    # the docs' rule x knob table is data (Knob.rules): the knob's mutant must break a rule it lists
+    assert found.findings[0].rule in next(k for k in KNOBS if k.name == knob).rules
     log = found.findings[0].log
     assert check_session(log, lambda lg: project(lg, policy), policy=policy) == [], "the reference following the preset passes the same session"
 
