@@ -128,7 +128,7 @@ def contract_machine(
                     raise error
                 on_violation(found, list(self.builder.log))
 
-        @initialize(event=st.runner().flatmap(lambda self: self.builder.first_event()), disabled=swarms(), drawn=policies if policies is not None else st.none())
+        @initialize(event=_machine_draws(lambda builder, draw: builder.draw_first(draw)), disabled=swarms(), drawn=policies if policies is not None else st.none())
         def meta(self, event: Event, disabled: frozenset[str], drawn: Policy | None) -> None:
             if drawn is not None:
                 self.policy = drawn
@@ -137,7 +137,7 @@ def contract_machine(
             self.builder.disabled = disabled
             self._take(event)
 
-        @rule(event=st.runner().flatmap(lambda self: self.builder.next_event()))
+        @rule(event=_machine_draws(lambda builder, draw: builder.draw_next(draw)))
         def event(self, event: Event) -> None:
             self._take(event)
 
@@ -153,6 +153,13 @@ def contract_machine(
                 raise ContractViolation(found, self.builder.log)
 
     return ContextContract
+
+
+@st.composite
+def _machine_draws(draw: st.DrawFn, how: Callable[[LogBuilder, st.DrawFn], Event]) -> Event:
+    """An event drawn by the running machine's log builder (one strategy object for every draw)."""
+    machine = draw(st.runner())
+    return how(machine.builder, draw)
 
 
 def run_machine(machine: type[RuleBasedStateMachine], profile: str | None = None, **overrides: Any) -> None:

@@ -22,8 +22,10 @@ be traced back to its log line unambiguously.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from functools import lru_cache
+from typing import Final, TypeVar
 
 from hypothesis import strategies as st
 
@@ -49,6 +51,8 @@ from .events import (
 from .ledger import Ledger
 from .policy import KNOBS, PRESETS, Policy
 from .state import Phase, SessionState, allowed_events
+
+T = TypeVar("T")
 
 #: How often each kind is drawn, relative to the others, when the table allows it.
 #: Order matters for shrinking: earlier kinds are "simpler".
@@ -78,16 +82,36 @@ ID_STYLES: Final = ("call_{n}", "toolu_01{n:022d}", "{name}:{n}")
 ARG_STYLES: Final = ('{{"n": {n}}}', '{{"n":{n}}}', '{{\n  "n": {n}\n}}')
 
 
-def outputs(n: int) -> st.SearchStrategy[str]:
+# Drawing fast: every strategy drawn from here on is built once and reused, and a choice
+# among options is one integer draw.  (A strategy built afresh for each draw,
+# as flatmap does, is validated afresh each time: that was most of the time a
+# session took to generate.)
+
+
+@lru_cache(maxsize=None)
+def _index(count: int) -> st.SearchStrategy[int]:
+    return st.integers(0, count - 1)
+
+
+def _one(draw: st.DrawFn, options: Sequence[T]) -> T:
+    """One of ``options`` (shrinks to the first)."""
+    return options[draw(_index(len(options)))]
+
+
+def _output(draw: st.DrawFn, n: int) -> str:
     """A tool's output: text, empty, JSON, multi-line non-ASCII, or long (unique where it can be)."""
-    text = labelled(f"<output {n}>")
-    return st.one_of(
-        text,
-        st.just(""),
-        st.just(f'{{"output": {n}, "ok": true}}'),
-        text.map(lambda t: t + "\nligne 2: déjà vu 🙂\u00a0fin"),
-        st.sampled_from([False] * 9 + [True]).flatmap(lambda long: text.map(lambda t: t + " " + "x" * 2100) if long else text),
-    )
+    which = _one(draw, ("text", "empty", "json", "lines", "maybe long"))
+    if which == "empty":
+        return ""
+    if which == "json":
+        return f'{{"output": {n}, "ok": true}}'
+    text = _labelled(draw, f"<output {n}>")
+    if which == "lines":
+        return text + "\nligne 2: déjà vu 🙂\u00a0fin"
+    if which == "maybe long" and _one(draw, (False,) * 9 + (True,)):
+        return text + " " + "x" * 2100
+    return text
+
 
 #: Kinds a log can do without.  Switching a random few off for a whole log
 #: ("swarm testing") lets the others pile up: many results and resumes with
@@ -117,14 +141,22 @@ def texts() -> st.SearchStrategy[str]:
     return st.text(st.characters(codec="utf-8"), max_size=6)
 
 
-def labelled(label: str) -> st.SearchStrategy[str]:
+_TEXTS: Final = texts()
+
+
+def _labelled(draw: st.DrawFn, label: str) -> str:
     """``label`` (unique in the log) plus arbitrary text: ``<prompt 7>``, ``<steer 9> é``."""
-    return texts().map(lambda t: f"{label} {t}" if t else label)
+    t = draw(_TEXTS)
+    return f"{label} {t}" if t else label
 
 
 @dataclass
 class LogBuilder:
-    """Grows a valid log one event at a time; its strategies depend on the log so far."""
+    """Grows a valid log one event at a time; what it draws depends on the log so far.
+
+    ``draw_first`` and ``draw_next`` take a Hypothesis ``draw`` function
+    (from ``st.composite``, or the state machine's own draws).
+    """
 
     log: list[Event] = field(default_factory=list)
     state: SessionState = field(default_factory=SessionState)
@@ -143,40 +175,40 @@ class LogBuilder:
     def phase(self) -> Phase:
         return self.state.phase
 
-    def first_event(self) -> st.SearchStrategy[Event]:
-        return st.builds(SessionMeta, system=st.sampled_from(["", "You are a coding agent."]))
+    def draw_first(self, draw: st.DrawFn) -> Event:
+        return SessionMeta(system=_one(draw, ("", "You are a coding agent.")))
 
-    def next_event(self) -> st.SearchStrategy[Event]:
-        """A strategy for an event the table allows now (drawn from current state)."""
+    def draw_next(self, draw: st.DrawFn) -> Event:
+        """An event the table allows now."""
         allowed = set(allowed_events(self.phase)) - self.disabled
         weights = dict(WEIGHTS)
         if self.ledger.open_calls():  # tools are running: results and crashes are what happens next
             weights["tool.result"] *= 2
             weights["resume"] *= 2
         kinds = [k for k, w in weights.items() if k in allowed for _ in range(w)]
-        return st.sampled_from(kinds).flatmap(self.event_of)
+        return self.draw_kind(draw, _one(draw, kinds))
 
-    def event_of(self, kind: str) -> st.SearchStrategy[Event]:
+    def draw_kind(self, draw: st.DrawFn, kind: str) -> Event:
         n = self.counter + 1  # fresh numbers for this draw; append() does not reuse them
         self.counter += 8
         if kind == "turn.prompt":
-            return labelled(f"<prompt {n}>").map(lambda t: TurnPrompt(text=t))
+            return TurnPrompt(text=_labelled(draw, f"<prompt {n}>"))
         if kind == "turn.steer":
-            return labelled(f"<steer {n}>").map(lambda t: TurnSteer(text=t))
+            return TurnSteer(text=_labelled(draw, f"<steer {n}>"))
         if kind == "notification":
-            return labelled(f"<notification {n}>").map(lambda t: Notification(text=t))
+            return Notification(text=_labelled(draw, f"<notification {n}>"))
         if kind == "tool.result":
-            return self._result(n)
+            return self._result(draw, n)
         if kind == "assistant":
-            return self._assistant(n)
+            return self._assistant(draw, n)
         if kind == "step.error":
-            return st.builds(StepError, message=st.just("stream cut"), retryable=st.booleans())
+            return StepError(message="stream cut", retryable=_one(draw, (False, True)))
         if kind == "step.end":
-            return st.sampled_from(["tool_calls", "stop", "length"]).map(lambda r: StepEnd(finish_reason=r))
+            return StepEnd(finish_reason=_one(draw, ("tool_calls", "stop", "length")))
         if kind == "compaction":
-            return st.integers(1, len(self.log)).map(lambda u: Compaction(summary=f"<summary {n}>", upto=u))
+            return Compaction(summary=f"<summary {n}>", upto=1 + draw(_index(len(self.log))))
         if kind == "undo":
-            return st.integers(1, 3).map(lambda c: Undo(count=c))
+            return Undo(count=1 + draw(_index(3)))
         simple: dict[str, Event] = {
             "turn.cancel": TurnCancel(),
             "turn.end": TurnEnd(),
@@ -184,54 +216,40 @@ class LogBuilder:
             "resume": Resume(),
             "clear": Clear(),
         }
-        return st.just(simple[kind])
+        return simple[kind]
 
-    def _result(self, n: int) -> st.SearchStrategy[Event]:
+    def _result(self, draw: st.DrawFn, n: int) -> Event:
         open_ids = [c.id for c in self.ledger.open_calls()]
         known = sorted({c.id for c in self.ledger.all_calls})
-        choices: list[st.SearchStrategy[str]] = []
-        if open_ids:  # answering a running call is the common case: three times as likely
-            choices.extend([st.sampled_from(open_ids)] * 3)
-        if known:
-            choices.append(st.sampled_from(known))
-        choices.append(st.just(f"ghost_{n}"))
-        return st.builds(
-            ToolResult,
-            call_id=st.one_of(*choices),
-            output=outputs(n),
-            is_error=st.booleans(),
-        )
+        # answering a running call is the common case: three times as likely
+        choices = [ids for ids in ([open_ids] * 3 + [known]) if ids] + [[f"ghost_{n}"]]
+        call_id = _one(draw, _one(draw, choices))
+        return ToolResult(call_id=call_id, output=_output(draw, n), is_error=_one(draw, (False, True)))
 
-    def _assistant(self, n: int) -> st.SearchStrategy[Event]:
+    def _assistant(self, draw: st.DrawFn, n: int) -> Event:
         known = sorted({c.id for c in self.ledger.all_calls})
-        id_choice: st.SearchStrategy[str] = st.sampled_from(known) if known else st.nothing()
-
-        def call(i: int) -> st.SearchStrategy[ToolCall]:
-            def named(name: str) -> st.SearchStrategy[ToolCall]:
-                fresh = st.sampled_from(ID_STYLES).map(lambda style: style.format(n=n + i, name=name))
-                return st.builds(ToolCall, id=st.one_of(fresh, id_choice), name=st.just(name), args=st.sampled_from(ARG_STYLES).map(lambda a: a.format(n=n + i)))
-
-            return st.sampled_from(TOOL_NAMES).flatmap(named)
-
-        def calls(count: int) -> st.SearchStrategy[tuple[ToolCall, ...]]:
-            return st.tuples(*(call(i) for i in range(count)))
-
-        return st.builds(
-            Assistant,
-            text=st.one_of(st.just(""), labelled(f"<reply {n}>")),
-            # parallel calls are where the bugs are: k calls with weight k (0 calls: weight 1)
-            calls=st.sampled_from([0] + [k for k in range(1, self.max_calls + 1) for _ in range(k)]).flatmap(calls),
-            complete=st.sampled_from([True, True, True, False]),
-        )
+        text = "" if _one(draw, (True, False)) else _labelled(draw, f"<reply {n}>")
+        # parallel calls are where the bugs are: k calls with weight k (0 calls: weight 1)
+        count = _one(draw, [0] + [k for k in range(1, self.max_calls + 1) for _ in range(k)])
+        calls = []
+        for i in range(count):
+            name = _one(draw, TOOL_NAMES)
+            reuse: bool = _one(draw, (False, True)) if known else False
+            if reuse:  # an id the log already has
+                call_id = _one(draw, known)
+            else:
+                call_id = _one(draw, ID_STYLES).format(n=n + i, name=name)
+            calls.append(ToolCall(id=call_id, name=name, args=_one(draw, ARG_STYLES).format(n=n + i)))
+        return Assistant(text=text, calls=tuple(calls), complete=_one(draw, (True, True, True, False)))
 
 
 @st.composite
 def session_logs(draw: st.DrawFn, max_events: int = 40, max_calls: int = 3) -> tuple[Event, ...]:
     """A log the session state machine accepts, with every fault in the model."""
     builder = LogBuilder(max_calls=max_calls, disabled=draw(swarms()))
-    builder.append(draw(builder.first_event()))
+    builder.append(builder.draw_first(draw))
     for _ in range(draw(st.integers(0, max_events))):
-        builder.append(draw(builder.next_event()))
+        builder.append(builder.draw_next(draw))
     return tuple(builder.log)
 
 
