@@ -160,6 +160,66 @@ def test_verify_passes_the_reference() -> None:
     assert code == 0 and "no counterexample found" in out
 
 
+INVERTED_ERROR_FLAG = """
+from ctxref.projector import project_json
+
+
+def project(events):
+    out = project_json(events)
+    for m in out:
+        if m["role"] == "tool":
+            if m.pop("x_is_error", None) is None:
+                m["x_is_error"] = True
+    return out
+"""
+
+
+def test_verify_checks_the_error_flag_a_projection_carries(tmp_path: Path) -> None:
+    (tmp_path / "inverted.py").write_text(INVERTED_ERROR_FLAG, encoding="utf-8")
+    code, out = run("verify", "--projector", str(tmp_path / "inverted.py") + ":project", "-o", str(tmp_path / "cx.jsonl"), "--max-examples", "200")
+    assert code == 1 and ("wrong error or synthetic flag" in out or "not flagged as a synthetic error" in out)
+
+
+SALTED = """
+from ctxref.projector import project_json
+
+
+def project(events):
+    print("a projector that prints does not disturb the answers")
+    out = project_json(events)
+    for m in out:
+        if m["role"] == "tool" and m.get("x_synthetic"):
+            m["content"] += f" [{hash(m['tool_call_id']) % 1000}]"  # salted per process
+    return out
+"""
+
+
+def test_verify_projects_in_another_process_too(tmp_path: Path) -> None:
+    # deterministic in one process, so only the other process (another hash seed) tells
+    (tmp_path / "salted.py").write_text(SALTED, encoding="utf-8")
+    code, out = run("verify", "--projector", str(tmp_path / "salted.py") + ":project", "-o", str(tmp_path / "cx.jsonl"), "--max-examples", "300")
+    assert code == 1 and "C11 determinism and replay [cache]: projecting the same log in another process" in out
+    log = load_log(str(tmp_path / "cx.jsonl"))
+    assert any(e.type == "assistant" for e in log) and log[-1].type == "step.begin"
+
+
+def test_another_process_answers_like_this_one() -> None:
+    from ctxref.elsewhere import OtherProcess, other_hash_seed
+    from ctxref.projector import project
+
+    assert other_hash_seed({"PYTHONHASHSEED": "7"}) == "8" and other_hash_seed({}) == "0"
+    assert other_hash_seed({"PYTHONHASHSEED": str(2**32 - 1)}) == "0"
+    log = load_log(str(EXAMPLES / "crash-mid-parallel.jsonl"))
+    other = OtherProcess("ctxref.projector:project_json")
+    try:
+        assert list(other(log)) == project(log) and list(other(log[:3])) == project(log[:3])
+    finally:
+        other.close()
+    failing = OtherProcess("ctxref.projector:nope")
+    with pytest.raises(RuntimeError, match="the projector's process ended"):
+        failing(log)
+
+
 @pytest.mark.parametrize(
     "spec, fragment",
     [("nocolon", "expected module:function"), ("no_such_module_xyz:f", "importing no_such_module_xyz failed"), ("ctxref.projector:nope", "has no callable 'nope'")],

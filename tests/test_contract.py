@@ -28,6 +28,7 @@ from ctxspec.events import (
     TurnSteer,
 )
 from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from ctxspec.policy import PRESETS, UserMessages
 
 A = ToolCall(id="a", name="ls", args='{"p": "."}')
 B = ToolCall(id="b", name="cat", args='{"p": "x"}')
@@ -257,3 +258,15 @@ def test_check_messages_reports_only_the_message_level_rules() -> None:
         log = load_log(str(Path(__file__).parent / "regressions" / f"{name}.jsonl"))
         seen |= {v.rule for v in check_messages(mutant.project(log))}
     assert seen and seen <= set(MESSAGE_RULES)
+
+
+def test_an_empty_late_result_is_found_where_it_belongs() -> None:
+    # An empty output is in every message: under merged user messages the note was once
+    # placed in the prompt's message, "before the tool block" (a false C6 the generator found).
+    log = [*LOG[:7], ToolResult(call_id="a", output=""), StepEnd(finish_reason="tool_calls"), StepBegin()]
+    merged = replace(PRESETS["reference"], user_messages=UserMessages.MERGED, name="merged")
+    for policy in (PRESETS["reference"], merged, PRESETS["claude-code"]):
+        assert check_projection(log, project(log, policy), policy=policy) == []
+    # and where it does not belong, it is not found: left out, it is missing (C8), not misplaced
+    without = [m for m in project(log) if not (isinstance(m, UserMessage) and "late tool result" in m.text)]
+    assert [(v.rule, v.line) for v in check_projection(log, without)] == [("C8", 8)]

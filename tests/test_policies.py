@@ -16,18 +16,19 @@ from __future__ import annotations
 import itertools
 import textwrap
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from ctxref.mutants import KNOB_MUTANTS, MUTANTS
-from ctxref.projector import project
+from ctxref.projector import project, project_json
 from ctxspec.checker import search
-from ctxspec.contract import Selection, check_session
-from ctxspec.events import Event, load_log
+from ctxspec.contract import Selection, check_projection, check_session, json_projector
+from ctxspec.errors import InvalidLog
+from ctxspec.events import Event, events_from_dicts, load_log
 from ctxspec.findings import Accepted, AcceptError, load_accepted, signature
-from ctxspec.messages import Message, ToolMessage
+from ctxspec.messages import Message, ToolMessage, messages_from_openai, messages_to_openai
 from ctxspec.policy import KNOBS, PRESETS, REFUSED, PolicyError, load_policy
 from ctxspec.rules import Level
 
@@ -211,3 +212,75 @@ def test_shrunk_texts_are_printable_unless_the_failure_needs_otherwise() -> None
     assert [getattr(e, "text", None) for e in needs_the_nel][1:3] == ["<prompt 1> \x85é", "<prompt 2>"]
     plain = plain_texts(log, lambda lg: True)
     assert [getattr(e, "text", None) for e in plain][1:3] == ["<prompt 1>", "<prompt 2>"]
+
+
+# -- error and synthetic flags over JSON -------------------------------------------
+
+
+def _flags_json(transform: Callable[[dict[str, object]], None]) -> Callable[[list[dict[str, object]]], list[dict[str, object]]]:
+    """The reference projector over JSON, each tool message passed through ``transform``."""
+
+    def fn(events: list[dict[str, object]]) -> list[dict[str, object]]:
+        out = messages_to_openai(project(events_from_dicts(events)))
+        for m in out:
+            if m["role"] == "tool":
+                transform(m)
+        return out
+
+    return fn
+
+
+def _invert_error(m: dict[str, object]) -> None:
+    if m.pop("x_is_error", None) is None:
+        m["x_is_error"] = True
+
+
+def _no_flags(m: dict[str, object]) -> None:
+    m.pop("x_is_error", None)
+    m.pop("x_synthetic", None)
+
+
+def test_a_json_projection_that_carries_flags_is_checked_on_them() -> None:
+    # the mutant a flags=False verify let through: it inverts every error flag
+    found = search(json_projector(_flags_json(_invert_error)), max_examples=200).findings
+    assert found and {v.rule for v in found[0].violations} <= {"C4", "C5"}
+    assert any("flag" in v.message for v in found[0].violations)
+
+
+def test_a_json_projection_without_flags_is_not_judged_on_them() -> None:
+    assert not search(json_projector(_flags_json(_no_flags)), max_examples=200).findings
+
+
+def test_a_flag_must_be_a_boolean() -> None:
+    with pytest.raises(InvalidLog, match="message 1: 'x_is_error' must be true or false"):
+        messages_from_openai([{"role": "user", "content": "u"}, {"role": "tool", "tool_call_id": "a", "content": "", "x_is_error": "yes"}])
+
+
+def test_a_key_on_one_tool_message_states_the_flag_for_all() -> None:
+    one, two = messages_from_openai([
+        {"role": "tool", "tool_call_id": "a", "content": "", "x_is_error": True},
+        {"role": "tool", "tool_call_id": "b", "content": ""},
+    ])
+    assert isinstance(one, ToolMessage) and isinstance(two, ToolMessage)
+    assert (one.is_error, two.is_error, one.synthetic, two.synthetic) == (True, False, None, None)
+
+
+def test_a_flag_stated_only_in_a_later_request_is_no_prefix_change() -> None:
+    # request 1 has no error result, so its list carries no x_is_error key; request 2 does
+    log = events_from_dicts([
+        {"type": "session.meta", "version": 1, "system": "s"},
+        {"type": "turn.prompt", "text": "go"},
+        {"type": "step.begin"},
+        {"type": "assistant", "text": "", "calls": [{"id": "a", "name": "Shell", "args": "{}"}], "complete": True},
+        {"type": "tool.result", "call_id": "a", "output": "ok", "is_error": False},
+        {"type": "step.end", "finish_reason": "tool_calls"},
+        {"type": "step.begin"},
+        {"type": "assistant", "text": "", "calls": [{"id": "b", "name": "Shell", "args": "{}"}], "complete": True},
+        {"type": "tool.result", "call_id": "b", "output": "boom", "is_error": True},
+        {"type": "step.end", "finish_reason": "tool_calls"},
+        {"type": "step.begin"},
+    ])
+    assert not check_session(log, json_projector(project_json))
+    # inverted, the last request: 'a' says error, and 'b', without the key in a list that carries it, says not
+    inverted = json_projector(_flags_json(_invert_error))(log)
+    assert [(v.rule, "flag" in v.message) for v in check_projection(log, inverted)] == [("C4", True), ("C4", True)]

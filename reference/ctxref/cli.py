@@ -34,6 +34,7 @@ from ctxspec.profiles import PROFILES
 from ctxspec.rules import RULES
 
 from . import STDIN
+from .elsewhere import OtherProcess
 from .output import Terminated
 
 if TYPE_CHECKING:  # the commands import what they run, so that each starts fast
@@ -384,7 +385,11 @@ def _check_projector(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
 
     imp = load(args.log, format=fmt, lenient=args.lenient)
     projector = json_projector(load_callable(args.projector))
-    violations = check_session(imp.log, projector, flags=False, policy=_policy(args), select=_selection(args))
+    other = OtherProcess(args.projector)
+    try:
+        violations = check_session(imp.log, projector, policy=_policy(args), select=_selection(args), elsewhere=other)
+    finally:
+        other.close()
     code = 1 if violations else 0
     if args.json:
         findings = [_violation(v, imp.origin(v.line) if v.line else None) for v in violations]
@@ -700,25 +705,28 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         print(f"verifying {args.projector} against the context contract (policy {policy.name}, profile {args.profile}{seed}) ...", file=report_to)
     progress = _Progress(sys.stderr if sys.stderr.isatty() and not args.json else None)
     projector = json_projector(fn)
+    other = OtherProcess(args.projector)
     try:
         with _stop_between_programs():
             found = search(
                 projector,
                 limit=args.keep_going,
                 accepted=accepted,
-                flags=False,
                 profile=args.profile,
                 seed=args.seed,
                 on_program=progress.program,
                 on_finding=progress.finding,
                 policy=policy,
                 select=select,
+                elsewhere=other,
                 **overrides,
             )
     except KeyboardInterrupt:
         progress.close()
         print(f"stopped after {progress.line()} in {progress.seconds:.1f}s", file=sys.stderr)
         raise
+    finally:
+        other.close()
     progress.close()
     files = _counterexample_files(args, len(found.findings))
     for finding, path in zip(found.findings, files):

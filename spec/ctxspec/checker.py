@@ -82,6 +82,7 @@ def contract_machine(
     on_violation: Callable[[list[Violation], list[Event]], None] | None = None,
     policies: st.SearchStrategy[Policy] | None = None,
     follows: Callable[[Policy], tuple[Projector, Callable[[], Incremental] | None]] | None = None,
+    elsewhere: Projector | None = None,
 ) -> type[RuleBasedStateMachine]:
     """A state machine class that checks ``projector`` against the contract.
 
@@ -99,13 +100,15 @@ def contract_machine(
     ``policies``, if given, draws each program's policy (``strategies.policies()``);
     ``follows(policy)`` then gives the projector that declares it and its
     incremental form (the reference projector follows any policy).
+    ``elsewhere``, if given, is the same projector in another process: each
+    program's last request is projected there too (C11).
     """
 
     class ContextContract(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             self.builder = LogBuilder(max_calls=max_calls)
-            self.checker = SessionChecker(projector, incremental=incremental, flags=flags, policy=policy, select=select)
+            self.checker = SessionChecker(projector, incremental=incremental, flags=flags, policy=policy, select=select, elsewhere=elsewhere)
             self.policy = policy
             self.step_check = step_check() if step_check is not None else None
             self.failed = False
@@ -237,6 +240,7 @@ def search(
     on_finding: Callable[[Finding], None] | None = None,
     policy: Policy = REFERENCE,
     select: Selection = EVERYTHING,
+    elsewhere: Projector | None = None,
     **overrides: Any,
 ) -> Collector:
     """Run the machine and collect up to ``limit`` distinct findings, each shrunk on its own.
@@ -244,10 +248,11 @@ def search(
     Findings in ``accepted`` are shrunk and set aside (``Collector.judged``);
     the search goes on past them.  ``seed`` starts a fresh search: the
     profiles are derandomized, so without it a rerun tries the same programs.
+    ``elsewhere``: the same projector in another process (:func:`contract_machine`).
     """
     register_profiles()
     collector = Collector(
-        lambda log: check_session(log, projector, incremental=incremental, flags=flags, policy=policy, select=select),
+        lambda log: check_session(log, projector, incremental=incremental, flags=flags, policy=policy, select=select, elsewhere=elsewhere),
         limit=limit,
         accepted=tuple(accepted),
         on_finding=on_finding,
@@ -260,7 +265,14 @@ def search(
             raise _Enough()
 
     machine = contract_machine(
-        projector, incremental=incremental, flags=flags, on_program=program_done, policy=policy, select=select, on_violation=collector.add
+        projector,
+        incremental=incremental,
+        flags=flags,
+        on_program=program_done,
+        policy=policy,
+        select=select,
+        on_violation=collector.add,
+        elsewhere=elsewhere,
     )
     base = settings(settings.get_profile(profile), phases=[HPhase.generate], **overrides)
     test = get_state_machine_test(machine, settings=settings(base, derandomize=seed is None and base.derandomize))

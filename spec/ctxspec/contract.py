@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 from .errors import InvalidLog
 from .events import Event, delete_lines, event_to_dict
 from .ledger import Call, Item, Kind, Ledger, ledger_of
-from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, messages_from_openai
+from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, messages_from_openai, same, to_openai
 from .policy import REASON_WORDS as REASON_WORDS  # re-exported: they lived here first
 from .policy import Arguments, BlockOrder, CallIds, CompactionOutput, Policy, UserMessages
 from .rules import RULES as RULES  # re-exported: the registry, checked here
@@ -242,8 +242,9 @@ def check_projection(
 ) -> list[Violation]:
     """Every single-projection rule (C1-C8, C10) for the request built after ``log``.
 
-    ``flags`` says whether the projector reports ``is_error`` and ``synthetic``
-    on tool messages (the canonical form does; OpenAI-shaped output does not).
+    ``flags`` says whether to check the ``is_error`` and ``synthetic`` flags
+    of tool messages; a flag that is ``None`` (a JSON projection that does not
+    carry it) is never checked.
     ``policy`` is the runtime's declared policy (the ledger's when not given).
     """
     led = ledger if ledger is not None else ledger_of(log, policy)
@@ -350,8 +351,9 @@ def check_projection(
     # User input (exact text; contained, when the policy merges) and late notes (containing the output).
     users = [i for i, m in enumerate(messages) if isinstance(m, UserMessage) and (i not in accounted or (merged and i == summary_at))]
     inputs = [it for it in ctx if it.kind in (Kind.PROMPT, Kind.STEER, Kind.NOTIFICATION, Kind.NOTE)]
+    after = _after_blocks(ctx, item_end)
     if merged:
-        item_pos.update(_match_merged(inputs, users, messages))
+        item_pos.update(_match_merged(inputs, users, messages, after))
     else:
         for w, i in _match_occurrences([it for it in inputs if it.kind is not Kind.NOTE], users, lambda it: it.text, lambda i: messages[i].text).items():  # type: ignore[union-attr]
             item_pos[id([it for it in inputs if it.kind is not Kind.NOTE][w])] = i
@@ -366,7 +368,7 @@ def check_projection(
         free = [i for i in users if i not in item_pos.values()]
         for it in inputs:
             if it.kind is Kind.NOTE:
-                hit = next((i for i in free if it.text in messages[i].text), None)  # type: ignore[union-attr]
+                hit = _first_containing(it, free, messages, after.get(id(it), 0))
                 if hit is not None:
                     free.remove(hit)
                     item_pos[id(it)] = hit
@@ -434,15 +436,39 @@ def _kept_input(led: Ledger, messages: Sequence[Message], k: int, merged: bool, 
     return k
 
 
-def _match_merged(items: Sequence[Item], users: Sequence[int], messages: Sequence[Message]) -> dict[int, int]:
+def _after_blocks(ctx: Sequence[Item], item_end: dict[int, int]) -> dict[int, int]:
+    """For each user item, the index just past the tool block of the last sent assistant item before it."""
+    out: dict[int, int] = {}
+    floor = 0
+    for item in ctx:
+        if id(item) in item_end:
+            floor = item_end[id(item)] + 1
+        else:
+            out[id(item)] = floor
+    return out
+
+
+def _first_containing(item: Item, candidates: Sequence[int], messages: Sequence[Message], floor: int) -> int | None:
+    """The first candidate message holding the item's text, one at or past ``floor`` first.
+
+    Texts are found by containment (a note holds the output, a merged message
+    several inputs), and an empty text is in every message: where the item
+    belongs is tried first, and an empty text is looked for nowhere else (it
+    would be found in the first message of all).
+    """
+    holding = [i for i in candidates if item.text in messages[i].text]  # type: ignore[union-attr]
+    return next((i for i in holding if i >= floor), holding[0] if holding and item.text else None)
+
+
+def _match_merged(items: Sequence[Item], users: Sequence[int], messages: Sequence[Message], after: dict[int, int]) -> dict[int, int]:
     """In order; one user message may hold several items in a row."""
     out: dict[int, int] = {}
     p = 0
     for it in items:
-        q = next((j for j in range(p, len(users)) if it.text in messages[users[j]].text), None)  # type: ignore[union-attr]
-        if q is not None:
-            out[id(it)] = users[q]
-            p = q
+        hit = _first_containing(it, users[p:], messages, after.get(id(it), 0))
+        if hit is not None:
+            out[id(it)] = hit
+            p = users.index(hit)
     return out
 
 
@@ -498,7 +524,7 @@ def _check_call(led: Ledger, pol: Policy, call: Call, sent_id: str, messages: Se
             out.append(Violation("C4", f"result of {call.id!r} is in the log but not sent", owner + 1 + len(block_of(messages, owner)), call.result_line))
         elif tool.content != call.output:
             out.append(Violation("C4", f"result of {call.id!r} altered: sent {_short(tool.content)}, logged {_short(call.output)}", k, call.result_line))
-        elif flags and (tool.is_error != call.is_error or tool.synthetic):
+        elif flags and ((tool.is_error is not None and tool.is_error != call.is_error) or tool.synthetic):
             out.append(Violation("C4", f"result of {call.id!r} sent with the wrong error or synthetic flag", k, call.result_line))
     else:
         reason = call.reason if call.status is CallStatus.CLOSED else Reason.NEVER_ANSWERED
@@ -508,7 +534,7 @@ def _check_call(led: Ledger, pol: Policy, call: Call, sent_id: str, messages: Se
             out.append(Violation("C5", f"call {call.id!r} has no result and no synthetic closure ({reason.value})", owner, where, level=Level.REJECT))
         elif not pol.says_why(reason, tool.content):
             out.append(Violation("C5", f"synthetic result of {call.id!r} does not say why ({reason.value}): {_short(tool.content)}", k, where))
-        elif flags and not (tool.synthetic and tool.is_error):
+        elif flags and (tool.synthetic is False or tool.is_error is False):
             out.append(Violation("C5", f"synthetic result of {call.id!r} is not flagged as a synthetic error", k, where, level=Level.LOSS))
     return out
 
@@ -567,9 +593,14 @@ def _check_placement(ctx: Sequence[Item], item_pos: dict[int, int], item_end: di
 def first_difference(a: Sequence[Message], b: Sequence[Message]) -> int | None:
     """Index of the first message where ``a`` is not a prefix of ``b``."""
     for i, m in enumerate(a):
-        if i >= len(b) or b[i] != m:
+        if i >= len(b) or not same(m, b[i]):
             return i
     return None
+
+
+def same_messages(a: Sequence[Message], b: Sequence[Message]) -> bool:
+    """The same list (:func:`~ctxspec.messages.same` message by message)."""
+    return len(a) == len(b) and first_difference(a, b) is None
 
 
 class Incremental(Protocol):
@@ -592,6 +623,9 @@ class SessionChecker:
 
     ``policy`` is the runtime's declared policy; ``select`` says which
     findings count (``--rules``, ``--fail-on``): the others are not returned.
+    ``elsewhere``, if given, is the same projector run in another process
+    (another hash seed, other object ids): ``finish`` projects the last
+    request there too, and a difference is a C11 finding.
     """
 
     def __init__(
@@ -602,8 +636,10 @@ class SessionChecker:
         flags: bool = True,
         policy: Policy = REFERENCE,
         select: Selection = EVERYTHING,
+        elsewhere: Projector | None = None,
     ) -> None:
         self.projector = projector
+        self.elsewhere = elsewhere
         self.flags = flags
         self.policy = policy
         self.select = select
@@ -640,9 +676,9 @@ class SessionChecker:
         a, b = previous[d], messages[d] if d < len(messages) else None
         return isinstance(a, UserMessage) and isinstance(b, UserMessage) and b.text.startswith(a.text)
 
-    def _run(self, log: Sequence[Event]) -> list[Message] | Violation:
+    def _run(self, log: Sequence[Event], projector: Projector | None = None) -> list[Message] | Violation:
         try:
-            return list(self.projector(tuple(log)))
+            return list((projector or self.projector)(tuple(log)))
         except Exception as exc:  # the projector under test is not ours to trust
             return Violation("C12", f"the projector raised {type(exc).__name__}: {exc}", None, len(log))
 
@@ -655,27 +691,44 @@ class SessionChecker:
         again = self._run(self.log)
         if isinstance(again, Violation):
             found.append(again)
-        elif again != messages:
+        elif not same_messages(again, messages):
             d = first_difference(messages, again)
             found.append(Violation("C11", "projecting the same log twice gave different messages", d, n))
         if self.inc is not None:
             inc_messages = list(self.inc.messages())
-            if inc_messages != messages:
+            if not same_messages(inc_messages, messages):
                 d = first_difference(messages, inc_messages)
                 found.append(Violation("C11", "incremental projection differs from batch projection", d if d is not None else len(messages), n))
         return found, messages
 
     def finish(self) -> list[Violation]:
-        """The replay rule C11 at the last request: an idle resume before it changes nothing."""
-        upto = self.log[: self.last_request]
+        """C11 at the last request: an idle resume before it changes nothing, and another process projects the same."""
         idle = [line for line in self.ledger.idle_resumes if line <= self.last_request]
-        if not idle:
+        if not self.last_request or not (idle or self.elsewhere):
             return []
-        a, b = self._run(delete_lines(upto, set(idle))), self._run(upto)
-        if isinstance(a, Violation) or isinstance(b, Violation):
-            return self.select.keep([a if isinstance(a, Violation) else b])  # type: ignore[list-item]
-        if a != b:
-            return self.select.keep([Violation("C11", "removing a resume at which nothing was in flight changes the projection", None, idle[0])])
+        upto = self.log[: self.last_request]
+        here = self._run(upto)
+        if isinstance(here, Violation):
+            return self.select.keep([here])
+        if idle:
+            without = self._run(delete_lines(upto, set(idle)))
+            if isinstance(without, Violation):
+                return self.select.keep([without])
+            if not same_messages(without, here):
+                return self.select.keep([Violation("C11", "removing a resume at which nothing was in flight changes the projection", None, idle[0])])
+        if self.elsewhere is not None:
+            there = self._run(upto, self.elsewhere)
+            if isinstance(there, Violation):
+                return self.select.keep([replace(there, message=there.message + " (in another process)")])
+            if not same_messages(here, there):
+                d = first_difference(here, there)
+                d = d if d is not None else len(here)
+                a, b = (json.dumps(to_openai(m[d]), ensure_ascii=False) if d < len(m) else "nothing" for m in (here, there))
+                k = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+                cut = max(0, k - 20)
+                a, b = (("..." if cut else "") + t[cut : k + 20] + ("..." if len(t) > k + 20 else "") for t in (a, b))
+                message = f"projecting the same log in another process (another hash seed) gave different messages: {a!r} here, {b!r} there"
+                return self.select.keep([Violation("C11", message, d, self.last_request)])
         return []
 
 
@@ -687,12 +740,14 @@ def check_session(
     flags: bool = True,
     policy: Policy = REFERENCE,
     select: Selection = EVERYTHING,
+    elsewhere: Projector | None = None,
 ) -> list[Violation]:
     """Run ``projector`` at every request of ``log``; check every rule under ``policy``.
 
     Stops at the first request that fails: that is the one to report.
+    ``elsewhere``: the same projector in another process (:class:`SessionChecker`).
     """
-    checker = SessionChecker(projector, incremental=incremental, flags=flags, policy=policy, select=select)
+    checker = SessionChecker(projector, incremental=incremental, flags=flags, policy=policy, select=select, elsewhere=elsewhere)
     for event in log:
         found = checker.feed(event)
         if found:

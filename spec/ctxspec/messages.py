@@ -5,9 +5,11 @@ JSON form.  What it must not know: how messages are made from a log.
 
 ``ToolMessage`` carries two facts the OpenAI shape has no field for:
 ``is_error`` and ``synthetic`` (made by the projector, not by a tool).  They
-travel as ``x_is_error`` / ``x_synthetic`` keys when present and default to
-false when a projector's output lacks them; no rule needs them to decide a
-verdict.
+travel as optional ``x_is_error`` / ``x_synthetic`` keys, written when true.
+A message list that carries a key on any tool message states that flag for
+all of its tool messages (a missing key is false); a list that never carries
+it does not say, and the flag is ``None``: C4 and C5 check a flag only where
+it is stated.
 """
 
 from __future__ import annotations
@@ -42,10 +44,13 @@ class AssistantMessage:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ToolMessage:
+    """A tool result.  ``is_error``/``synthetic`` are ``None`` when the
+    projection does not state them (JSON without the ``x_`` keys)."""
+
     call_id: str
     content: str
-    is_error: bool = False
-    synthetic: bool = False
+    is_error: bool | None = False
+    synthetic: bool | None = False
     role: ClassVar[str] = "tool"
 
 
@@ -74,6 +79,23 @@ def to_openai(message: Message) -> dict[str, object]:
     return out
 
 
+def same(a: Message, b: Message) -> bool:
+    """Equal messages, where a flag one of them does not state matches either value.
+
+    Whether a JSON list states a flag depends on the whole list (a key on any
+    tool message states it), so one message may read as stated in one request
+    and unstated in the next; that is no difference in what was sent.
+    """
+    if isinstance(a, ToolMessage) and isinstance(b, ToolMessage):
+        return (
+            a.call_id == b.call_id
+            and a.content == b.content
+            and (a.is_error is None or b.is_error is None or a.is_error == b.is_error)
+            and (a.synthetic is None or b.synthetic is None or a.synthetic == b.synthetic)
+        )
+    return a == b
+
+
 def messages_to_openai(messages: Sequence[Message]) -> list[dict[str, object]]:
     return [to_openai(m) for m in messages]
 
@@ -95,8 +117,21 @@ def _text(obj: Mapping[str, object], key: str, where: str) -> str:
     raise InvalidLog(f"{where}: '{key}' must be a string, got {type(value).__name__}")
 
 
-def from_openai(obj: object, index: int = 0) -> Message:
-    """Parse one OpenAI-chat-shaped message; raises :class:`InvalidLog`."""
+def _flag(obj: Mapping[str, object], key: str, where: str, stated: bool) -> bool | None:
+    value = obj.get(key)
+    if value is None:
+        return False if stated else None
+    if not isinstance(value, bool):
+        raise InvalidLog(f"{where}: '{key}' must be true or false, got {json.dumps(value)[:40]}")
+    return value
+
+
+def from_openai(obj: object, index: int = 0, *, stated: tuple[bool, bool] = (True, True)) -> Message:
+    """Parse one OpenAI-chat-shaped message; raises :class:`InvalidLog`.
+
+    ``stated`` says whether a missing ``x_is_error`` / ``x_synthetic`` key
+    means false (the list carries that flag) or ``None`` (it does not say).
+    """
     where = f"message {index}"
     if not isinstance(obj, dict):
         raise InvalidLog(f"{where}: expected an object")
@@ -126,8 +161,8 @@ def from_openai(obj: object, index: int = 0) -> Message:
         return ToolMessage(
             call_id=cid,
             content=_text(obj, "content", where),
-            is_error=obj.get("x_is_error") is True,
-            synthetic=obj.get("x_synthetic") is True,
+            is_error=_flag(obj, "x_is_error", where, stated[0]),
+            synthetic=_flag(obj, "x_synthetic", where, stated[1]),
         )
     raise InvalidLog(f"{where}: unknown role {role!r}")
 
@@ -135,4 +170,6 @@ def from_openai(obj: object, index: int = 0) -> Message:
 def messages_from_openai(objs: object) -> tuple[Message, ...]:
     if not isinstance(objs, list):
         raise InvalidLog("expected a JSON array of messages")
-    return tuple(from_openai(o, i) for i, o in enumerate(objs))
+    tools = [o for o in objs if isinstance(o, dict) and o.get("role") == "tool"]
+    stated = (any("x_is_error" in o for o in tools), any("x_synthetic" in o for o in tools))
+    return tuple(from_openai(o, i, stated=stated) for i, o in enumerate(objs))

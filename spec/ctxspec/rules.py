@@ -76,7 +76,7 @@ RULES: Final[dict[str, Rule]] = {
         Rule("C8", "nothing lost", "everything in the context reaches the projection, and nothing else does", Level.LOSS, ((Level.POLICY, "a late note sent that the policy drops, or arguments re-serialised to the same JSON under arguments = text"),)),
         Rule("C9", "prefix stability", "with no compaction, undo or clear between them, a request is a prefix of the next", Level.CACHE),
         Rule("C10", "shape", "first non-system message is user; no empty message; no half-streamed call", Level.REJECT),
-        Rule("C11", "determinism and replay", "same log, same messages: batch = incremental; an idle resume changes nothing", Level.CACHE),
+        Rule("C11", "determinism and replay", "same log, same messages: twice, batch = incremental, in another process; an idle resume changes nothing", Level.CACHE),
         Rule("C12", "totality", "the projector returns a message list for every log the state machine accepts", Level.REJECT),
     )
 }
