@@ -35,7 +35,7 @@ from .events import Event
 from .findings import Accepted, Collector, Finding
 from .policy import Policy
 from .shrink import minimize
-from .strategies import LogBuilder, swarms
+from .strategies import LogBuilder, slow_tools, swarms
 
 
 
@@ -131,13 +131,14 @@ def contract_machine(
                     raise error
                 on_violation(found, list(self.builder.log))
 
-        @initialize(event=_machine_draws(lambda builder, draw: builder.draw_first(draw)), disabled=swarms(), drawn=policies if policies is not None else st.none())
-        def meta(self, event: Event, disabled: frozenset[str], drawn: Policy | None) -> None:
+        @initialize(event=_machine_draws(lambda builder, draw: builder.draw_first(draw)), disabled=swarms(), slow=slow_tools(), drawn=policies if policies is not None else st.none())
+        def meta(self, event: Event, disabled: frozenset[str], slow: bool, drawn: Policy | None) -> None:
             if drawn is not None:
                 self.policy = drawn
                 run, inc = follows(drawn) if follows is not None else (projector, incremental)
                 self.checker = SessionChecker(run, incremental=inc, flags=flags, policy=drawn, select=select)
             self.builder.disabled = disabled
+            self.builder.slow = slow
             self._take(event)
 
         @rule(event=_machine_draws(lambda builder, draw: builder.draw_next(draw)))

@@ -136,6 +136,19 @@ def swarms() -> st.SearchStrategy[frozenset[str]]:
     return st.one_of(st.just(frozenset[str]()), st.frozensets(st.sampled_from(OPTIONAL_KINDS), max_size=6))
 
 
+def slow_tools() -> st.SearchStrategy[bool]:
+    """Whether a log's tools are slow: one log in eight (shrinks to no).
+
+    In such a log, once a step's calls are running, the turn ends and the user
+    undoes or clears before any result comes (:meth:`LogBuilder._moving_on`).
+    Weights alone reached undo or clear while calls run in none of 1,000
+    programs (Hypothesis replays and mutates earlier choices, so a weight is
+    only a hint), and leaning every log that way starved the sequences other
+    bugs need.
+    """
+    return st.sampled_from((False,) * 7 + (True,))
+
+
 def texts() -> st.SearchStrategy[str]:
     """Short arbitrary text (never empty once a unique suffix is added)."""
     return st.text(st.characters(codec="utf-8"), max_size=6)
@@ -165,6 +178,8 @@ class LogBuilder:
     max_calls: int = 3
     #: Swarm testing: kinds switched off for this whole log (see :func:`swarms`).
     disabled: frozenset[str] = frozenset()
+    #: Slow tools (see :func:`slow_tools`).
+    slow: bool = False
 
     def append(self, event: Event) -> None:
         self.state.feed(event)
@@ -181,12 +196,30 @@ class LogBuilder:
     def draw_next(self, draw: st.DrawFn) -> Event:
         """An event the table allows now."""
         allowed = set(allowed_events(self.phase)) - self.disabled
+        running = bool(self.ledger.open_calls())
+        moving_on = [k for k in self._moving_on() if k in allowed] if self.slow and running else []
+        if moving_on:  # slow tools: the user moves on before they answer
+            return self.draw_kind(draw, _one(draw, moving_on))
         weights = dict(WEIGHTS)
-        if self.ledger.open_calls():  # tools are running: results and crashes are what happens next
+        if running and not self.slow:  # tools are running: results and crashes are what happens next
             weights["tool.result"] *= 2
             weights["resume"] *= 2
         kinds = [k for k, w in weights.items() if k in allowed for _ in range(w)]
         return self.draw_kind(draw, _one(draw, kinds))
+
+    def _moving_on(self) -> tuple[str, ...]:
+        """With slow tools, what comes next while calls run: the turn that made them
+        ends, and then the user undoes or clears.
+
+        Once each: after that a new turn goes on as usual (else the log would
+        loop between ending turns and undoing, and never build a request).
+        """
+        last = self.log[-1].type
+        if last == "turn.end":
+            return ("undo", "clear")
+        prompt = max((i for i, e in enumerate(self.log) if e.type == "turn.prompt"), default=0)
+        made_here = self.ledger.pending is not None and self.ledger.pending.line > prompt + 1
+        return ("turn.end",) if made_here else ()
 
     def draw_kind(self, draw: st.DrawFn, kind: str) -> Event:
         n = self.counter + 1  # fresh numbers for this draw; append() does not reuse them
@@ -246,7 +279,7 @@ class LogBuilder:
 @st.composite
 def session_logs(draw: st.DrawFn, max_events: int = 40, max_calls: int = 3) -> tuple[Event, ...]:
     """A log the session state machine accepts, with every fault in the model."""
-    builder = LogBuilder(max_calls=max_calls, disabled=draw(swarms()))
+    builder = LogBuilder(max_calls=max_calls, disabled=draw(swarms()), slow=draw(slow_tools()))
     builder.append(builder.draw_first(draw))
     for _ in range(draw(st.integers(0, max_events))):
         builder.append(builder.draw_next(draw))
