@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO
 
 from ctxspec.events import Event, event_to_dict
@@ -28,7 +28,7 @@ from ctxspec.messages import Message, messages_from_openai
 _SEEDS = 2**32
 
 
-def other_hash_seed(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+def other_hash_seed(environ: Mapping[str, str] = os.environ) -> str:
     """A ``PYTHONHASHSEED`` other than this process's.
 
     With no seed set this process's seed is random, and ``0`` (no salt) differs
@@ -41,8 +41,9 @@ def other_hash_seed(environ: dict[str, str] | os._Environ[str] = os.environ) -> 
 class OtherProcess:
     """``--projector SPEC`` loaded in a child process; call it like a projector.
 
-    The child starts on the first call and stops with :meth:`close` (or at
-    exit).  A projector that raises in the child raises ``RuntimeError`` here.
+    The child starts on the first call and stops with :meth:`close`.  A
+    projector that raises in the child, or cannot be loaded there, raises
+    ``RuntimeError`` here.
     """
 
     def __init__(self, spec: str) -> None:
@@ -89,14 +90,21 @@ class OtherProcess:
 
 
 def serve(spec: str, requests: IO[str], answers: IO[str]) -> None:
-    """Load ``spec`` and answer each request line until the input ends."""
+    """Load ``spec`` and answer each request line until the input ends.
+
+    A projector that cannot be loaded gets every request answered with why.
+    """
     from .cli import load_callable  # the same loader as the parent's, so the same module
 
-    fn = load_callable(spec)
+    try:
+        fn = load_callable(spec)
+    except Exception as exc:  # a usage error in the parent; here, an answer
+        fn, failed = None, f"loading {spec} in another process failed: {exc}"
     for line in requests:
         try:
-            answer = {"messages": fn(json.loads(line))}
-            text = json.dumps(answer)
+            if fn is None:
+                raise RuntimeError(failed)
+            text = json.dumps({"messages": fn(json.loads(line))})
         except Exception as exc:  # the projector under test is not ours to trust
             text = json.dumps({"error": f"{type(exc).__name__}: {exc}"})
         answers.write(text + "\n")
@@ -106,11 +114,7 @@ def serve(spec: str, requests: IO[str], answers: IO[str]) -> None:
 def main(argv: Sequence[str]) -> int:
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout = sys.stderr  # what the projector prints must not reach the answers
-    try:
-        serve(argv[0], sys.stdin, answers)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as the process ending
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+    serve(argv[0], sys.stdin, answers)
     return 0
 
 

@@ -136,7 +136,7 @@ def contract_machine(
             if drawn is not None:
                 self.policy = drawn
                 run, inc = follows(drawn) if follows is not None else (projector, incremental)
-                self.checker = SessionChecker(run, incremental=inc, flags=flags, policy=drawn, select=select)
+                self.checker = SessionChecker(run, incremental=inc, flags=flags, policy=drawn, select=select, elsewhere=elsewhere)
             self.builder.disabled = disabled
             self.builder.slow = slow
             self._take(event)

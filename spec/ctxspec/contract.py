@@ -723,13 +723,25 @@ class SessionChecker:
             if not same_messages(here, there):
                 d = first_difference(here, there)
                 d = d if d is not None else len(here)
-                a, b = (json.dumps(to_openai(m[d]), ensure_ascii=False) if d < len(m) else "nothing" for m in (here, there))
-                k = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-                cut = max(0, k - 20)
-                a, b = (("..." if cut else "") + t[cut : k + 20] + ("..." if len(t) > k + 20 else "") for t in (a, b))
+                a, b = _around_difference(_shown_at(here, d), _shown_at(there, d))
                 message = f"projecting the same log in another process (another hash seed) gave different messages: {a!r} here, {b!r} there"
                 return self.select.keep([Violation("C11", message, d, self.last_request)])
         return []
+
+
+def _shown_at(messages: Sequence[Message], i: int) -> str:
+    return json.dumps(to_openai(messages[i]), ensure_ascii=False) if i < len(messages) else "nothing"
+
+
+def _around_difference(a: str, b: str, width: int = 20) -> tuple[str, str]:
+    """Both texts cut to ``width`` characters either side of where they first differ."""
+    k = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    cut = max(0, k - width)
+
+    def around(t: str) -> str:
+        return ("..." if cut else "") + t[cut : k + width] + ("..." if len(t) > k + width else "")
+
+    return around(a), around(b)
 
 
 def check_session(
