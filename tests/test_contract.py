@@ -29,6 +29,7 @@ from ctxspec.events import (
 )
 from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from ctxspec.policy import PRESETS, UserMessages
+from ctxspec.state import validate_log
 
 A = ToolCall(id="a", name="ls", args='{"p": "."}')
 B = ToolCall(id="b", name="cat", args='{"p": "x"}')
@@ -236,6 +237,28 @@ def test_c11_idle_resume_is_transparent() -> None:
     assert check_session(log, project) == []
     found = check_session(log, line_ids)
     assert [v.rule for v in found] == ["C11"] and found[0].line == 13
+
+
+def test_c11_removes_only_a_resume_whose_removal_leaves_a_log() -> None:
+    """A resume ends a running turn; without it the next prompt would arrive during the turn.
+
+    A projector that validates what it is given owes nothing for such a log:
+    before, the idle-resume check handed it one and reported its refusal (C12).
+    """
+
+    def validating(log: Sequence[Event]) -> list[Message]:
+        validate_log(log)
+        return project(log)
+
+    def needs_resume(log: Sequence[Event]) -> list[Message]:
+        out = project(log)
+        return out if any(e.type == "resume" for e in log) else [*out, UserMessage(text="no resume")]
+
+    in_turn = [SessionMeta(), TurnPrompt(text="a"), Resume(), TurnPrompt(text="b"), StepBegin()]
+    assert check_session(in_turn, validating) == [] and check_session(in_turn, needs_resume) == []
+    idle = [SessionMeta(), Resume(), TurnPrompt(text="b"), StepBegin()]
+    assert check_session(idle, validating) == []
+    assert [(v.rule, v.line) for v in check_session(idle, needs_resume)] == [("C11", 2)]  # still checked where it can be
 
 
 def test_c12_a_projector_that_raises() -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
-from .errors import InvalidLog
+from .errors import InvalidLog, ProjectorFailed
 from .events import Event, delete_lines, event_to_dict
 from .ledger import Call, Item, Kind, Ledger, ledger_of
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, messages_from_openai, same, to_openai
@@ -30,7 +30,7 @@ from .policy import Arguments, BlockOrder, CallIds, CompactionOutput, Policy, Us
 from .rules import RULES as RULES  # re-exported: the registry, checked here
 from .rules import Level as Level
 from .rules import Rule as Rule
-from .state import REWRITE_KINDS, CallStatus, Reason
+from .state import REWRITE_KINDS, CallStatus, Reason, validate_log
 
 REFERENCE: Final = Policy()
 _AS_JSON: Final = Policy(arguments=Arguments.JSON, name="arguments as JSON")
@@ -679,6 +679,8 @@ class SessionChecker:
     def _run(self, log: Sequence[Event], projector: Projector | None = None) -> list[Message] | Violation:
         try:
             return list((projector or self.projector)(tuple(log)))
+        except ProjectorFailed as exc:
+            return Violation("C12", str(exc), None, len(log))
         except Exception as exc:  # the projector under test is not ours to trust
             return Violation("C12", f"the projector raised {type(exc).__name__}: {exc}", None, len(log))
 
@@ -703,19 +705,19 @@ class SessionChecker:
 
     def finish(self) -> list[Violation]:
         """C11 at the last request: an idle resume before it changes nothing, and another process projects the same."""
-        idle = [line for line in self.ledger.idle_resumes if line <= self.last_request]
+        upto = self.log[: self.last_request]
+        idle = _removable([line for line in self.ledger.idle_resumes if line <= self.last_request], upto)
         if not self.last_request or not (idle or self.elsewhere):
             return []
-        upto = self.log[: self.last_request]
         here = self._run(upto)
         if isinstance(here, Violation):
             return self.select.keep([here])
         if idle:
-            without = self._run(delete_lines(upto, set(idle)))
+            without = self._run(delete_lines(upto, idle))
             if isinstance(without, Violation):
                 return self.select.keep([without])
             if not same_messages(without, here):
-                return self.select.keep([Violation("C11", "removing a resume at which nothing was in flight changes the projection", None, idle[0])])
+                return self.select.keep([Violation("C11", "removing a resume at which nothing was in flight changes the projection", None, min(idle))])
         if self.elsewhere is not None:
             there = self._run(upto, self.elsewhere)
             if isinstance(there, Violation):
@@ -727,6 +729,25 @@ class SessionChecker:
                 message = f"projecting the same log in another process (another hash seed) gave different messages: {a!r} here, {b!r} there"
                 return self.select.keep([Violation("C11", message, d, self.last_request)])
         return []
+
+
+def _removable(idle: Sequence[int], log: Sequence[Event]) -> set[int]:
+    """The idle resumes whose removal leaves a log the state machine accepts.
+
+    A resume ends a running turn even with no call in flight; without it a
+    later prompt would arrive during the turn, a log no runtime writes and
+    no projector owes an answer (C12 covers only accepted logs).
+    """
+
+    def valid(drop: set[int]) -> bool:
+        try:
+            validate_log(delete_lines(log, drop))
+        except InvalidLog:
+            return False
+        return True
+
+    lines = [line for line in idle if valid({line})]
+    return set(lines) if valid(set(lines)) else set(lines[:1])
 
 
 def _shown_at(messages: Sequence[Message], i: int) -> str:

@@ -1,4 +1,4 @@
-"""The three kinds of error ctxcontract raises.
+"""The kinds of error ctxcontract raises.
 
 * :class:`InvalidLog` -- what we were handed is not a log we can read: bad JSON,
   a field of the wrong type, an event the session state machine refuses.  It
@@ -6,6 +6,8 @@
 * :class:`ContractViolation` -- a projection breaks the context contract.  It
   carries the violations and the log that produced them, so the failure is a
   replayable session, not a log line.
+* :class:`ProjectorFailed` -- the projector under test gave no message list
+  (its process crashed, hung or answered garbage): a C12 finding.
 
 Both print as a single line; the command line never shows a traceback.
 """
@@ -46,6 +48,14 @@ class InvalidLog(CtxError):
         if self.line is not None:
             where = f"{where}:{self.line}"
         return f"{where}: {self.message}"
+
+
+class ProjectorFailed(CtxError, RuntimeError):
+    """The projector under test gave no message list, for a reason its message states whole.
+
+    The checker reports it as a C12 finding with that message (a plain
+    exception is reported as ``the projector raised KIND: MESSAGE``).
+    """
 
 
 class ContractViolation(CtxError, AssertionError):
