@@ -526,6 +526,15 @@ class EventFormat(Protocol):
     def export(self, log: Sequence[Event]) -> Iterator[str]:
         """The file's lines (no newlines) for a canonical log."""
 
+    def export_sourced(self, log: Sequence[Event], *, final: bool = True) -> Iterator[tuple[int, str]]:
+        """The file's lines, each with the canonical line it came from (1-based).
+
+        ``final=False``: the file as the runtime has written it so far, while
+        the session goes on; a record whose form depends on the events after
+        it is held back.  At a ``step.begin`` the lines are then a prefix of
+        the lines of any longer log.
+        """
+
     def result_record(self, event: ToolResult, name: str, near: Record | None) -> str:
         """One line holding ``event`` natively, as the runtime writes results
         (``near`` is the record of the call, for ids and times to copy)."""

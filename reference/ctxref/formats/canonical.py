@@ -52,6 +52,10 @@ class CanonicalFormat:
         for event in log:
             yield dumps_event(event)
 
+    def export_sourced(self, log: Sequence[Event], *, final: bool = True) -> Iterator[tuple[int, str]]:
+        for i, event in enumerate(log):
+            yield i + 1, dumps_event(event)
+
     def result_record(self, event: ToolResult, name: str, near: Record | None) -> str:
         return dumps_event(event)
 

@@ -644,30 +644,37 @@ class _Writer:
     def __init__(self) -> None:
         self.sim = _Reader(ImportReport())
         self.out: list[JSON] = []  # entries without uuid, parent, timestamp
+        self.src: list[int] = []  # the canonical line of each entry
         self.running: set[str] = set()  # calls the canonical log has open (for the interrupt wording)
         self.replies = 0
 
-    def run(self, log: Sequence[Event]) -> list[str]:
+    def run(self, log: Sequence[Event], *, final: bool = True) -> list[tuple[int, str]]:
+        """The lines, each with its canonical line; ``final=False`` holds trailing glue and the title."""
         events = list(log)
+        first = 1
         if events and isinstance(events[0], SessionMeta):
             meta = events.pop(0)
+            first = 2
             if meta != SessionMeta():
-                self._ext([meta])
+                self._ext([meta], [1])
             else:  # the importer supplies it: start the model of the importer the same way
                 self.sim.em.meta(meta, ())
                 self.sim.em.drain()
         pending: list[Event] = []
+        at: list[int] = []
         for i, event in enumerate(events):
             if isinstance(event, _GLUE):
                 pending.append(event)
+                at.append(i + first)
             else:
-                self._place(pending, event, self._native(event, events, i))
-                pending = []
+                self._place(pending, at, event, i + first, self._native(event, events, i))
+                pending, at = [], []
             self._track(event)
-        self._ext(pending)
-        return self._lines()
+        if final:
+            self._ext(pending, at)
+        return self._lines(title=final)
 
-    def _place(self, pending: list[Event], event: Event, native: list[JSON] | None) -> None:
+    def _place(self, pending: list[Event], at: list[int], event: Event, line: int, native: list[JSON] | None) -> None:
         if native is not None:
             items = _items_of(native)
             for k in range(len(pending) + 1):
@@ -682,16 +689,19 @@ class _Writer:
                     continue
                 if [s.event for s in trial.em.drain()] == pending[k:] + [event]:
                     self.out.extend({"type": EXTENSION, "event": event_to_dict(e)} for e in pending[:k])
+                    self.src.extend(at[:k])
                     self.out.extend(native)
+                    self.src.extend(line for _ in native)
                     self.sim = trial
                     return
-        self._ext(pending + [event])
+        self._ext(pending + [event], at + [line])
 
-    def _ext(self, events: Sequence[Event]) -> None:
-        for event in events:
+    def _ext(self, events: Sequence[Event], at: Sequence[int]) -> None:
+        for event, line in zip(events, at):
             self.sim.feed(_Ext(event), (0,))
             self.sim.em.drain()
             self.out.append({"type": EXTENSION, "event": event_to_dict(event)})
+            self.src.append(line)
 
     def _track(self, event: Event) -> None:
         if isinstance(event, Assistant):
@@ -761,8 +771,11 @@ class _Writer:
             out.append(entry)
         return out
 
-    def _lines(self) -> list[str]:
-        """Uuids, parents and times by line: one chain, extension records as side leaves."""
+    def _lines(self, *, title: bool = True) -> list[tuple[int, str]]:
+        """Uuids, parents and times by line: one chain, extension records as side leaves.
+
+        The title names the last entry, so a file still being written has none yet.
+        """
         lines: list[JSON] = []
         prev: str | None = None
         for n, entry in enumerate(self.out, start=2):  # line 1 is the title
@@ -778,8 +791,8 @@ class _Writer:
             if entry["type"] != EXTENSION:
                 prev = uuid
             lines.append(record)
-        title: JSON = {"type": "summary", "summary": "ctxcontract export", "leafUuid": prev}
-        return [dumps(title)] + [dumps(r) for r in lines]
+        head: JSON = {"type": "summary", "summary": "ctxcontract export", "leafUuid": prev}
+        return ([(1, dumps(head))] if title else []) + [(at, dumps(r)) for at, r in zip(self.src, lines)]
 
 
 def _message(msg_id: str, model: str, content: list[JSON], stop: str) -> JSON:
@@ -876,7 +889,10 @@ class ClaudeFormat:
         yield from reader.em.drain()
 
     def export(self, log: Sequence[Event]) -> Iterator[str]:
-        return iter(_Writer().run(log))
+        return (text for _line, text in _Writer().run(log))
+
+    def export_sourced(self, log: Sequence[Event], *, final: bool = True) -> Iterator[tuple[int, str]]:
+        return iter(_Writer().run(log, final=final))
 
     def result_record(self, event: ToolResult, name: str, near: Record | None) -> str:
         """A ``user`` entry holding one ``tool_result``, hanging from the call's line.

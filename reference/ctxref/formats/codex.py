@@ -496,6 +496,8 @@ class _Writer:
         self.phase = Phase.IDLE
         self.had_calls = False
         self.held: list[Event] = []
+        self.held_at: list[int] = []  # the canonical line of each held event
+        self.source = 0  # the canonical line of the record last yielded
         self.after_reply = False  # the last line written is part of a native reply
 
     def line(self, kind: str, payload: JSON) -> str:
@@ -507,11 +509,14 @@ class _Writer:
     def ext(self, event: Event) -> str:
         return self.line(EXTENSION, event_to_dict(event))
 
-    def event(self, event: Event, count: int) -> Iterator[str]:
+    def event(self, event: Event, count: int, line: int = 0) -> Iterator[str]:
+        """The records of ``event`` (canonical line ``line``), and of the glue held before it."""
         if isinstance(event, _GLUE):
             self.held.append(event)
+            self.held_at.append(line)
             return
         held, self.held = self.held, []
+        held_at, self.held_at = self.held_at, []
         records = _native(event)
         phases = [self.phase]
         for glue in held:
@@ -526,8 +531,10 @@ class _Writer:
                     break
             else:
                 records = None
-        for glue in held[:keep]:
+        for glue, at in zip(held[:keep], held_at):
+            self.source = at
             yield self.ext(glue)
+        self.source = line
         if records is None:
             yield self.ext(event)
         else:
@@ -540,7 +547,9 @@ class _Writer:
 
     def close(self) -> Iterator[str]:
         held, self.held = self.held, []
-        for glue in held:
+        held_at, self.held_at = self.held_at, []
+        for glue, at in zip(held, held_at):
+            self.source = at
             yield self.ext(glue)
 
 
@@ -565,10 +574,14 @@ class CodexFormat:
         return _Reader(report, lax).read(records)
 
     def export(self, log: Sequence[Event]) -> Iterator[str]:
+        return (text for _line, text in self.export_sourced(log))
+
+    def export_sourced(self, log: Sequence[Event], *, final: bool = True) -> Iterator[tuple[int, str]]:
         if not log:
             return
         meta = log[0] if isinstance(log[0], SessionMeta) else SessionMeta()
         rest = log[1:] if isinstance(log[0], SessionMeta) else log
+        first = 2 if isinstance(log[0], SessionMeta) else 1
         writer = _Writer()
         payload: JSON = {
             "id": EXPORT_SESSION_ID,
@@ -580,10 +593,13 @@ class CodexFormat:
         }
         if meta.system:
             payload["base_instructions"] = {"text": meta.system}
-        yield writer.line("session_meta", payload)
+        yield 1, writer.line("session_meta", payload)
         for count, event in enumerate(rest, start=1):
-            yield from writer.event(event, count)
-        yield from writer.close()
+            for text in writer.event(event, count, count + first - 1):
+                yield writer.source, text
+        if final:  # a session still being written holds its glue until the next event
+            for text in writer.close():
+                yield writer.source, text
 
     def result_record(self, event: ToolResult, name: str, near: Record | None) -> str:
         kind = "function_call_output"

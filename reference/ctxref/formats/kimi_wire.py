@@ -421,9 +421,16 @@ class KimiWireFormat:
     # -- export ---------------------------------------------------------------
 
     def export(self, log: Sequence[Event]) -> Iterator[str]:
+        return (text for _line, text in self.export_sourced(log))
+
+    def export_sourced(self, log: Sequence[Event], *, final: bool = True) -> Iterator[tuple[int, str]]:
         w = _Writer()
         for i, event in enumerate(log):
-            yield from w.event(event, i + 1, log[i + 1] if i + 1 < len(log) else None)
+            nxt = log[i + 1] if i + 1 < len(log) else None
+            if nxt is None and not final and isinstance(event, TurnEnd):
+                return  # whether it is written depends on the next event
+            for text in w.event(event, i + 1, nxt):
+                yield i + 1, text
 
     def compaction_counter(self) -> _History:
         """The repair engine's hook: fed an edited file's events in order, it
