@@ -204,18 +204,18 @@ def test_verify_projects_in_another_process_too(tmp_path: Path) -> None:
 
 
 def test_another_process_answers_like_this_one() -> None:
-    from ctxref.elsewhere import OtherProcess, other_hash_seed
+    from ctxref.elsewhere import other_hash_seed, other_process
     from ctxref.projector import project
 
     assert other_hash_seed({"PYTHONHASHSEED": "7"}) == "8" and other_hash_seed({}) == "0"
     assert other_hash_seed({"PYTHONHASHSEED": str(2**32 - 1)}) == "0"
     log = load_log(str(EXAMPLES / "crash-mid-parallel.jsonl"))
-    other = OtherProcess("ctxref.projector:project_json")
+    other = other_process("ctxref.projector:project_json")
     try:
         assert list(other(log)) == project(log) and list(other(log[:3])) == project(log[:3])
     finally:
         other.close()
-    failing = OtherProcess("ctxref.projector:nope")
+    failing = other_process("ctxref.projector:nope")
     try:
         with pytest.raises(RuntimeError, match="loading ctxref.projector:nope in another process failed: .*has no callable 'nope'"):
             failing(log)

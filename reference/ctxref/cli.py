@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -34,7 +35,7 @@ from ctxspec.profiles import PROFILES
 from ctxspec.rules import RULES
 
 from . import STDIN
-from .elsewhere import OtherProcess
+from .elsewhere import other_hash_seed, other_process
 from .output import Terminated
 
 if TYPE_CHECKING:  # the commands import what they run, so that each starts fast
@@ -191,6 +192,40 @@ def load_callable(spec: str) -> Callable[..., object]:
     return fn  # type: ignore[no-any-return]
 
 
+@contextmanager
+def _under_test(args: argparse.Namespace) -> Iterator[tuple[ProjectorFn, ProjectorFn, str]]:
+    """The projector ``--projector`` or ``--projector-cmd`` names, the same in another process, and its name.
+
+    A command is started and greeted here, so a command that does not speak
+    the protocol is a usage error before any work.  Both children are
+    stopped on the way out, whatever happens.
+    """
+    from ctxspec.contract import json_projector
+
+    from .protocol import ChildProjector, ProtocolError
+
+    if not args.projector_cmd:
+        projector = json_projector(load_callable(args.projector))
+        other = other_process(args.projector)
+        try:
+            yield projector, other, args.projector
+        finally:
+            other.close()
+        return
+    label = shlex.join(args.projector_cmd)
+    child = ChildProjector(args.projector_cmd, timeout=args.timeout)
+    there = ChildProjector(args.projector_cmd, timeout=args.timeout, env=dict(os.environ, PYTHONHASHSEED=other_hash_seed()))
+    try:
+        try:
+            hello = child.start()
+        except ProtocolError as exc:
+            _fail(f"--projector-cmd {label}: {exc}")
+        yield child, there, f"{hello.name} ({label})" if hello.name else label
+    finally:
+        child.close()
+        there.close()
+
+
 def _print_messages(messages: Sequence[Message], out: TextIO) -> None:
     from ctxspec.messages import messages_to_openai
 
@@ -242,7 +277,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     fmt = _format_of(args.log, args.format)
     if fmt in MESSAGE_FORMATS:
         return _check_messages(args, fmt, out)
-    if args.projector:
+    if args.projector or args.projector_cmd:
         return _check_projector(args, fmt, out)
     verdict = check_file(args.log, format=fmt, lenient=args.lenient, policy=_policy(args))
     select = _selection(args)
@@ -351,8 +386,8 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
 
     from .formats.messages import check_messages_file
 
-    if args.projector or args.request:
-        _fail(f"{_name(args.log)}: {fmt} stores the message list itself; --projector and --request take a session log")
+    if args.projector or args.projector_cmd or args.request:
+        _fail(f"{_name(args.log)}: {fmt} stores the message list itself; --projector, --projector-cmd and --request take a session log")
     # Kimi CLI skips lines it cannot read before sending: judge what it sends.
     runtime_skips = fmt == "kimi-context"
     loaded, violations = check_messages_file(args.log, fmt, lenient=args.lenient or runtime_skips)
@@ -384,18 +419,14 @@ def _check_projector(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     from .formats import load
 
     imp = load(args.log, format=fmt, lenient=args.lenient)
-    projector = json_projector(load_callable(args.projector))
-    other = OtherProcess(args.projector)
-    try:
+    with _under_test(args) as (projector, other, label):
         violations = check_session(imp.log, projector, policy=_policy(args), select=_selection(args), elsewhere=other)
-    finally:
-        other.close()
     code = 1 if violations else 0
     if args.json:
         findings = [_violation(v, imp.origin(v.line) if v.line else None) for v in violations]
-        _emit_json(_check_doc(args, code, imp.format, "projector", imp.report, RULES, findings, None, None, projector=args.projector, events=len(imp.log)), out)
+        _emit_json(_check_doc(args, code, imp.format, "projector", imp.report, RULES, findings, None, None, projector=label, events=len(imp.log)), out)
         return code
-    print(f"{_name(args.log)}: {imp.format}, {len(imp.log)} events, projector {args.projector}, policy {_policy(args).name}", file=out)
+    print(f"{_name(args.log)}: {imp.format}, {len(imp.log)} events, projector {label}, policy {_policy(args).name}", file=out)
 
     _print_rules(violations, lambda v: _where(v, imp.origin), out, codes=[c for c in RULES if c in _selection(args).rules])
     print("verdict: " + ("clean" if not violations else f"{len(violations)} violation(s)") + _skipped(imp.report), file=out)
@@ -681,12 +712,12 @@ class _Progress:
 
 
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
-    from ctxspec.contract import json_projector
     from ctxspec.findings import load_accepted
 
     from .output import check_output
 
-    fn = load_callable(args.projector)
+    if args.projector:
+        load_callable(args.projector)  # a bad --projector is a usage error before anything else
     policy, select = _policy(args), _selection(args)
     accepted = load_accepted(args.accept) if args.accept else ()
     if args.json and args.output == STDIN:
@@ -700,43 +731,40 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     report_to = _report_stream(args.output, out)
     overrides: dict[str, Any] = {"max_examples": args.max_examples} if args.max_examples else {}
     overrides.update(_hypothesis_files(args))
-    if not args.json:
-        seed = f", seed {args.seed}" if args.seed is not None else ""
-        print(f"verifying {args.projector} against the context contract (policy {policy.name}, profile {args.profile}{seed}) ...", file=report_to)
-    progress = _Progress(sys.stderr if sys.stderr.isatty() and not args.json else None)
-    projector = json_projector(fn)
-    other = OtherProcess(args.projector)
-    try:
-        with _stop_between_programs():
-            found = search(
-                projector,
-                limit=args.keep_going,
-                accepted=accepted,
-                profile=args.profile,
-                seed=args.seed,
-                on_program=progress.program,
-                on_finding=progress.finding,
-                policy=policy,
-                select=select,
-                elsewhere=other,
-                **overrides,
-            )
-    except KeyboardInterrupt:
+    with _under_test(args) as (projector, other, label):
+        if not args.json:
+            seed = f", seed {args.seed}" if args.seed is not None else ""
+            print(f"verifying {label} against the context contract (policy {policy.name}, profile {args.profile}{seed}) ...", file=report_to)
+        progress = _Progress(sys.stderr if sys.stderr.isatty() and not args.json else None)
+        try:
+            with _stop_between_programs():
+                found = search(
+                    projector,
+                    limit=args.keep_going,
+                    accepted=accepted,
+                    profile=args.profile,
+                    seed=args.seed,
+                    on_program=progress.program,
+                    on_finding=progress.finding,
+                    policy=policy,
+                    select=select,
+                    elsewhere=other,
+                    **overrides,
+                )
+        except KeyboardInterrupt:
+            progress.close()
+            print(f"stopped after {progress.line()} in {progress.seconds:.1f}s", file=sys.stderr)
+            raise
         progress.close()
-        print(f"stopped after {progress.line()} in {progress.seconds:.1f}s", file=sys.stderr)
-        raise
-    finally:
-        other.close()
-    progress.close()
-    files = _counterexample_files(args, len(found.findings))
-    for finding, path in zip(found.findings, files):
-        _write(path, _session_text_of(finding.log, args.format, projector), force=args.force and path == args.output, purpose="counterexample", stdout=out)
-    code = 1 if found.findings else 0
-    if args.json:
-        _emit_json(_verify_doc(args, code, progress, found.findings, found.judged, files, projector, policy), out)
-        return code
-    for n, (finding, path) in enumerate(zip(found.findings, files), 1):
-        _print_finding(f"finding {n} of {len(found.findings)}", finding, path, args.format, projector, policy, report_to)
+        files = _counterexample_files(args, len(found.findings))
+        for finding, path in zip(found.findings, files):
+            _write(path, _session_text_of(finding.log, args.format, projector), force=args.force and path == args.output, purpose="counterexample", stdout=out)
+        code = 1 if found.findings else 0
+        if args.json:
+            _emit_json(_verify_doc(args, code, progress, found.findings, found.judged, files, projector, policy, label), out)
+            return code
+        for n, (finding, path) in enumerate(zip(found.findings, files), 1):
+            _print_finding(f"finding {n} of {len(found.findings)}", finding, path, args.format, projector, policy, report_to)
     for finding in found.judged:
         print(f"accepted (--accept): {finding.rule} [{finding.level.value}] {finding.signature!r}: {finding.accepted}", file=report_to)
     tried = f"tried {progress.programs:,} programs ({progress.events:,} events) in {progress.seconds:.1f}s"
@@ -829,6 +857,7 @@ def _verify_doc(
     files: Sequence[str],
     projector: ProjectorFn,
     policy: Policy,
+    label: str,
 ) -> dict[str, object]:
     from ctxspec.events import event_to_dict
     from ctxspec.messages import messages_to_openai
@@ -859,7 +888,7 @@ def _verify_doc(
     return _doc(
         "verify",
         code,
-        projector=args.projector,
+        projector=label,
         profile=args.profile,
         policy={"name": policy.name, **policy.knobs()},
         fail_on=args.fail_on,
@@ -1005,6 +1034,30 @@ def _judging(p: argparse.ArgumentParser, *, select: bool = True) -> None:
         p.add_argument("--rules", metavar="C1,C2,...", help="count findings of these rules only (default: every rule)")
 
 
+def _under_test_options(group: argparse._MutuallyExclusiveGroup, lead: str) -> None:
+    group.add_argument("--projector", metavar="MOD:FN", help=lead + "a Python function, module:function or file.py:function (event dicts -> OpenAI message dicts)")
+    group.add_argument(
+        "--projector-cmd",
+        nargs=argparse.REMAINDER,
+        metavar="CMD",
+        help=lead + "a command, in any language, that speaks the projector protocol (docs/protocol.md); it takes the rest of the line, so put it last",
+    )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def _timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="--projector-cmd: seconds to wait for each answer; no answer is a C12 finding (default 10)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     formats = list(FORMATS)
     profiles = sorted(PROFILES)
@@ -1030,10 +1083,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=formats, help="the file's format; detected when not given")
     p.add_argument("--lenient", action="store_true", help="skip and count unreadable lines instead of stopping at the first (the verdict says how many)")
     p.add_argument("--request", metavar="CAPTURED", help="a request your runtime sent (OpenAI or Anthropic JSON): where it first differs from the reference projection")
-    p.add_argument("--projector", metavar="MOD:FN", help="judge this projector's projection (module:function or file.py:function) instead of the reference's")
+    _under_test_options(p.add_mutually_exclusive_group(), "judge this projector's projection instead of the reference's: ")
     p.add_argument("--brief", action="store_true", help="do not print the projection")
     _judging(p)
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
+    _timeout(p)
     p.set_defaults(run=cmd_check)
 
     p = _sub(
@@ -1104,7 +1158,7 @@ def build_parser() -> argparse.ArgumentParser:
             "ctxcontract verify --projector adapter.py:project --policy codex --fail-on loss --keep-going 5 --accept judged.toml",
         ],
     )
-    p.add_argument("--projector", metavar="MOD:FN", required=True, help="module:function or file.py:function (event dicts -> OpenAI message dicts)")
+    _under_test_options(p.add_mutually_exclusive_group(required=True), "")
     p.add_argument("-o", "--output", metavar="OUT", help="write the counterexample here (default: counterexample.jsonl, never overwritten; '-': standard output)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--profile", choices=profiles, default="ci", help="Hypothesis profile (default ci: 1,000 programs, derandomized; fuzz: 10,000)")
@@ -1116,6 +1170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept", metavar="FILE", help="findings your team has judged ([[accept]] rule, signature, reason in TOML): set aside, the search goes on")
     p.add_argument("--seed", type=_at_least(0), metavar="N", help="a fresh search from this seed (the profiles are derandomized: without it a rerun tries the same sessions)")
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
+    _timeout(p)
     p.set_defaults(run=cmd_verify)
 
     p = _sub(

@@ -7,22 +7,19 @@ resumed session then misses the provider's prompt cache, and a session file
 replays differently.  ``verify`` and ``check --projector`` project each
 program's last request in a child process too and compare (C11).
 
-The child speaks JSON lines on its standard input and output: one array of
-event dicts in, one ``{"messages": [...]}`` or ``{"error": "..."}`` out.
-Whatever the projector prints goes to standard error, away from the answers.
+The child is served by the Python kit (:mod:`ctxcontract.adapter`) and
+speaks the projector protocol (docs/protocol.md), like any child of
+``--projector-cmd``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from typing import IO
+from typing import Any, Final
 
-from ctxspec.events import Event, event_to_dict
-from ctxspec.messages import Message, messages_from_openai
+from .protocol import ChildProjector
 
 #: Hash seeds are 0 .. 2**32 - 1.
 _SEEDS = 2**32
@@ -38,83 +35,44 @@ def other_hash_seed(environ: Mapping[str, str] = os.environ) -> str:
     return str((int(mine) + 1) % _SEEDS) if mine.isdigit() else "0"
 
 
-class OtherProcess:
-    """``--projector SPEC`` loaded in a child process; call it like a projector.
+#: Seconds the other process may take to answer: its first answer waits for the projector's import.
+TIMEOUT: Final = 120.0
 
-    The child starts on the first call and stops with :meth:`close`.  A
-    projector that raises in the child, or cannot be loaded there, raises
-    ``RuntimeError`` here.
+
+def other_process(spec: str) -> ChildProjector:
+    """``--projector SPEC`` loaded in a child process with another hash seed; call it like a projector.
+
+    It speaks the projector protocol (docs/protocol.md) through the Python
+    kit, stateless, in the canonical format.  A projector that raises there,
+    or cannot be loaded there, raises :class:`~ctxspec.errors.ProjectorFailed`
+    here.  Call ``close()`` at the end.
     """
-
-    def __init__(self, spec: str) -> None:
-        self.spec = spec
-        self._child: subprocess.Popen[str] | None = None
-
-    def _start(self) -> subprocess.Popen[str]:
-        env = dict(os.environ, PYTHONHASHSEED=other_hash_seed())
-        return subprocess.Popen(
-            [sys.executable, "-m", "ctxref.elsewhere", self.spec],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            encoding="utf-8",
-            env=env,
-        )
-
-    def __call__(self, log: Sequence[Event]) -> Sequence[Message]:
-        if self._child is None:
-            self._child = self._start()
-        child = self._child
-        assert child.stdin is not None and child.stdout is not None
-        try:
-            child.stdin.write(json.dumps([event_to_dict(e) for e in log]) + "\n")
-            child.stdin.flush()
-            line = child.stdout.readline()
-        except OSError:
-            line = ""
-        if not line:
-            self._child = None
-            raise RuntimeError(f"the projector's process ended (exit code {child.wait()})")
-        answer = json.loads(line)
-        if "error" in answer:
-            raise RuntimeError(answer["error"])
-        return messages_from_openai(answer["messages"])
-
-    def close(self) -> None:
-        if self._child is not None:
-            assert self._child.stdin is not None
-            self._child.stdin.close()
-            self._child.wait()
-            self._child = None
-
-
-def serve(spec: str, requests: IO[str], answers: IO[str]) -> None:
-    """Load ``spec`` and answer each request line until the input ends.
-
-    A projector that cannot be loaded gets every request answered with why.
-    """
-    from .cli import load_callable  # the same loader as the parent's, so the same module
-
-    try:
-        fn = load_callable(spec)
-    except Exception as exc:  # a usage error in the parent; here, an answer
-        fn, failed = None, f"loading {spec} in another process failed: {exc}"
-    for line in requests:
-        try:
-            if fn is None:
-                raise RuntimeError(failed)
-            text = json.dumps({"messages": fn(json.loads(line))})
-        except Exception as exc:  # the projector under test is not ours to trust
-            text = json.dumps({"error": f"{type(exc).__name__}: {exc}"})
-        answers.write(text + "\n")
-        answers.flush()
+    env = dict(os.environ, PYTHONHASHSEED=other_hash_seed())
+    return ChildProjector([sys.executable, "-m", "ctxref.elsewhere", spec], env=env, timeout=TIMEOUT)
 
 
 def main(argv: Sequence[str]) -> int:
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
-    sys.stdout = sys.stderr  # what the projector prints must not reach the answers
-    serve(argv[0], sys.stdin, answers)
+    """Load the projector ``argv[0]`` and serve it until the input ends.
+
+    A projector that cannot be loaded has every request answered with why.
+    """
+    from ctxcontract.adapter import serve
+
+    from .cli import load_callable  # the same loader as the parent's, so the same module
+
+    spec = argv[0]
+    try:
+        fn = load_callable(spec)
+        failed = ""
+    except (Exception, SystemExit) as exc:  # a usage error in the parent; here, an answer
+        fn, failed = None, f"loading {spec} in another process failed: {exc}"
+
+    def project(records: list[dict[str, Any]]) -> Any:
+        if fn is None:
+            raise RuntimeError(failed)
+        return fn(records)
+
+    serve(project, format="canonical")
     return 0
 
 
