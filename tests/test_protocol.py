@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -342,3 +343,31 @@ def test_the_docs_adapters_find_the_same_in_both_languages(tmp_path: Path) -> No
         found[lang] = [(r["rule"], r["signature"], [f["message"] for f in r["findings"]]) for r in doc["results"]]
     assert found["python"] == found["js"]
     assert [rule for rule, _, _ in found["js"]] == ["C2", "C1", "C2"]
+
+
+# -- the pytest plugin ------------------------------------------------------------------
+
+
+def plugin_project(folder: Path) -> Path:
+    """A runtime team's project: their test file, a reference child, the docs' toy adapter."""
+    import re
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(CHILDREN / "plugin_project.py", folder / "test_projector.py")
+    shutil.copy(ROOT / "examples" / "adapters" / "python" / "child.py", folder / "child.py")
+    text = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    (folder / "toy.py").write_text(re.search(r"```python adapter\n(.*?)```", text, re.S).group(1), encoding="utf-8")  # type: ignore[union-attr]
+    return folder
+
+
+def test_the_pytest_plugin_in_a_project_of_its_own(tmp_path: Path) -> None:
+    import subprocess
+
+    project = plugin_project(tmp_path / "project")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "HYPOTHESIS"))}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-rf"], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert "1 failed, 3 passed" in proc.stdout, proc.stdout + proc.stderr
+    assert "FAILED test_projector.py::test_a_broken_projector_fails" in proc.stdout
+    assert "ProjectorFindings: dropping broke the context contract under policy reference" in proc.stdout
+    assert "C1 pairing [reject]" in proc.stdout and '{"type":"step.begin"}' in proc.stdout

@@ -91,3 +91,16 @@ def test_the_docs_pytest_example_under_plain_pytest(installed: tuple[Path, Path]
     proc = _run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(rf"\b{2 * len(bodies)} passed\b", proc.stdout), proc.stdout
+
+
+def test_the_pytest_plugin_with_only_the_wheel(installed: tuple[Path, Path]) -> None:
+    """A runtime team's test file, in a project that has only the installed wheel (and pytest)."""
+    from test_protocol import plugin_project
+
+    bin_dir, work = installed
+    project = plugin_project(work.parent / "plugin-project")
+    proc = _run([str(bin_dir / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-rf"], cwd=project)
+    assert "1 failed, 3 passed" in proc.stdout, proc.stdout + proc.stderr
+    assert "FAILED test_projector.py::test_a_broken_projector_fails" in proc.stdout
+    assert "ProjectorFindings: dropping broke the context contract under policy reference" in proc.stdout
+    assert str(ROOT) not in proc.stdout.replace(str(project), "")  # nothing came from the checkout
