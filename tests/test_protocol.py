@@ -341,7 +341,7 @@ def test_the_docs_adapters_find_the_same_in_both_languages(tmp_path: Path) -> No
         code, doc = verify("--keep-going", "3", "-o", str(tmp_path / f"{lang}.jsonl"), "--projector-cmd", *cmd)
         assert code == 1
         found[lang] = [(r["rule"], r["signature"], [f["message"] for f in r["findings"]]) for r in doc["results"]]
-    assert found["python"] == found["js"]
+    assert found["python"] == found["js"], found
     assert [rule for rule, _, _ in found["js"]] == ["C2", "C1", "C2"]
 
 

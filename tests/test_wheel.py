@@ -104,3 +104,15 @@ def test_the_pytest_plugin_with_only_the_wheel(installed: tuple[Path, Path]) -> 
     assert "FAILED test_projector.py::test_a_broken_projector_fails" in proc.stdout
     assert "ProjectorFindings: dropping broke the context contract under policy reference" in proc.stdout
     assert str(ROOT) not in proc.stdout.replace(str(project), "")  # nothing came from the checkout
+
+
+def test_the_javascript_kit_comes_with_the_wheel(installed: tuple[Path, Path]) -> None:
+    bin_dir, work = installed
+    where = _run([str(bin_dir / "python"), "-m", "ctxcontract.adapter", "--js"], cwd=work)
+    assert where.returncode == 0, where.stderr
+    kit = Path(where.stdout.strip())
+    assert "site-packages" in str(kit) and kit.read_bytes() == (ROOT / "adapters" / "js" / "ctxcontract-adapter.mjs").read_bytes()
+    (work / "toy.mjs").write_text('import { serve, PROTOCOL } from "./ctxcontract-adapter.mjs";\nconsole.error(PROTOCOL);\n', encoding="utf-8")
+    shutil.copy(kit, work / "ctxcontract-adapter.mjs")
+    ran = _run(["node", str(work / "toy.mjs")], cwd=work)
+    assert ran.returncode == 0 and ran.stderr.strip() == "1", ran.stderr

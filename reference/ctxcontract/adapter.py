@@ -25,10 +25,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import IO, Any, Protocol
 
-__all__ = ["PROTOCOL", "FORMATS", "Session", "serve"]
+__all__ = ["PROTOCOL", "FORMATS", "Session", "js_kit", "serve"]
 
 #: The protocol version this kit speaks.
 PROTOCOL = 1
@@ -142,3 +143,21 @@ def serve(
             failed.pop(sid, None)
         elif "id" in msg:
             say({"type": "error", "id": msg["id"], "error": {"message": f"this child does not take {kind!r} messages", "kind": "protocol"}})
+
+
+def js_kit() -> Path:
+    """The JavaScript kit (one ESM file, no dependency) that comes with the package: copy it next to your adapter."""
+    return Path(__file__).with_name("ctxcontract-adapter.mjs")
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m ctxcontract.adapter --js``: where the JavaScript kit is (``cp "$(...)" .``)."""
+    if list(argv) == ["--js"]:
+        print(js_kit())
+        return 0
+    print("usage: python -m ctxcontract.adapter --js   (prints the path of the JavaScript kit)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
