@@ -60,8 +60,9 @@ def demo() -> int:
 def test() -> int:
     if run(PY, "-m", "mypy") != 0:
         return 1
-    # one worker per core (-n 0 after it runs in one process)
-    code = run(PY, "-m", "pytest", "-n", "auto", *sys.argv[2:])
+    # one worker per core (-n 0 after it runs in one process); a worker that is done takes
+    # tests queued for the other, so the long searches do not leave one core idle at the end
+    code = run(PY, "-m", "pytest", "-n", "auto", "--dist", "worksteal", *sys.argv[2:])
     if code == 5:
         print("pytest collected no tests: that is a failure", flush=True)
         return 1

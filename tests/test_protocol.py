@@ -81,8 +81,8 @@ def pids(piddir: Path) -> list[int]:
 
 
 def test_the_reference_passes_through_a_stateful_child() -> None:
-    code, doc = verify("--projector-cmd", *CHILD)
-    assert code == 0 and doc["results"] == [] and doc["programs"] >= 1000, doc["findings"]
+    code, doc = verify("--max-examples", "400", "--projector-cmd", *CHILD)
+    assert code == 0 and doc["results"] == [] and doc["programs"] >= 400, doc["findings"]
     assert doc["projector"].startswith("reference projector (")
 
 
@@ -91,8 +91,20 @@ def test_the_reference_passes_through_a_stateless_child() -> None:
     assert code == 0 and doc["results"] == [], doc["findings"]
 
 
+#: The mutants whose search takes hundreds of programs (about 450 for compaction_splits_exchange):
+#: through a child they are checked on their kept counterexample, and searched for in process
+#: by tests/test_mutants.py.  The others are searched for through the child too.
+SLOW_TO_FIND = {"compaction_splits_exchange", "first_parallel_result_only_on_resume", "late_result_after_compaction_dropped", "prompt_deferred_forever"}
+
+
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_every_catalogue_mutant_dies_through_a_child(name: str, tmp_path: Path) -> None:
+    out = io.StringIO()
+    kept = ROOT / "tests" / "regressions" / f"{name}.jsonl"
+    assert main(["check", str(kept), "--json", "--projector-cmd", *CHILD, name], out=out) == 1, f"{name} passed its own counterexample"
+    assert {f["rule"] for f in json.loads(out.getvalue())["findings"]} & MUTANTS[name].rules
+    if name in SLOW_TO_FIND:
+        return
     code, doc = verify("-o", str(tmp_path / "cx.jsonl"), "--projector-cmd", *CHILD, name)
     assert code == 1, f"{name} survived the protocol"
     assert {f["rule"] for f in doc["findings"]} & MUTANTS[name].rules, doc["findings"]
@@ -309,9 +321,9 @@ JS_MUTANTS = ["drop_last_step_result", "steer_inside_block", "orphan_result_kept
 
 
 def test_the_javascript_reference_passes() -> None:
-    code, doc = verify("--max-examples", "300", "--projector-cmd", "node", str(JS / "reference.mjs"))
+    code, doc = verify("--max-examples", "200", "--projector-cmd", "node", str(JS / "reference.mjs"))
     assert code == 0 and doc["results"] == [], doc["findings"]
-    assert doc["programs"] >= 300
+    assert doc["programs"] >= 200
 
 
 @pytest.mark.parametrize("name", JS_MUTANTS)
