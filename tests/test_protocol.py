@@ -158,30 +158,46 @@ def test_a_runtime_reader_rebuilds_the_session_from_the_records(fmt: str) -> Non
 # -- a child that misbehaves -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "kind, says",
-    [
-        ("crash", "the projector's process exited with code 3 before answering the request (its stderr: about to misbehave: crash | Traceback"),
-        ("hang", "the projector's process gave no answer within 0.5 s to the request (its stderr: about to misbehave: hang)"),
-        ("garbage", "the projector's process answered the request with a line that is not JSON: 'Loading model weights... done'"),
-        ("wrongid", "the projector's process answered the request with something other than the protocol"),
-        ("malformed", "the projector returned a malformed message list: message 0: tool message needs a string tool_call_id"),
-        ("error", "the projector raised LookupError: no call for this result"),
-    ],
-)
-def test_a_misbehaving_child_is_a_finding_and_is_replaced(kind: str, says: str, tmp_path: Path) -> None:
+MISBEHAVIOURS = {
+    "crash": "the projector's process exited with code 3 before answering the request (its stderr: about to misbehave: crash | Traceback",
+    "hang": "the projector's process gave no answer within 0.5 s to the request (its stderr: about to misbehave: hang)",
+    "garbage": "the projector's process answered the request with a line that is not JSON: 'Loading model weights... done'",
+    "wrongid": "the projector's process answered the request with something other than the protocol",
+    "malformed": "the projector returned a malformed message list: message 0: tool message needs a string tool_call_id",
+    "error": "the projector raised LookupError: no call for this result",
+}
+#: The ones that end the child (a new one is started for the next request).
+KILLED = {"crash", "hang", "garbage", "wrongid"}
+
+
+@pytest.mark.parametrize("kind", ["crash", "hang"])
+def test_a_child_that_dies_or_hangs_is_a_shrunk_finding_and_is_replaced(kind: str, tmp_path: Path) -> None:
+    """Through verify: the search, the shrinking (a new child for every failing candidate), the report."""
     piddir = tmp_path / "pids"
     code, doc = verify("--timeout", "0.5", "-o", str(tmp_path / "cx.jsonl"), "--projector-cmd", sys.executable, str(CHILDREN / "misbehave.py"), kind, str(piddir))
     assert code == 1
     [finding] = doc["findings"]
-    assert finding["rule"] == "C12" and finding["level"] == "reject" and says in finding["message"], finding
+    assert finding["rule"] == "C12" and finding["level"] == "reject" and MISBEHAVIOURS[kind] in finding["message"], finding
     assert "\n" not in finding["message"]
     log = load_log(str(tmp_path / "cx.jsonl"))
     assert any(e.type == "tool.result" for e in log), "the session that made it misbehave"
-    started = pids(piddir)
-    if kind in ("crash", "hang", "garbage", "wrongid"):  # the child was killed: each new one was started afresh
-        assert len(started) >= 2 * 2
+    assert len(pids(piddir)) >= 2 * 2  # each new child and its grandchild
     assert not left_behind(piddir), "a child or grandchild was left behind"
+
+
+@pytest.mark.parametrize("kind", sorted(MISBEHAVIOURS))
+def test_a_misbehaving_child_is_a_finding_and_is_replaced(kind: str, tmp_path: Path) -> None:
+    piddir = tmp_path / "pids"
+    log = load_log(str(ROOT / "examples" / "todolist3.jsonl"))
+    trace: list[tuple[str, str]] = []
+    with ChildProjector([sys.executable, str(CHILDREN / "misbehave.py"), kind, str(piddir)], timeout=0.5, startup_timeout=30, trace=trace) as child:
+        for _ in range(2):  # the second time on a new child if the first was killed
+            found = check_session(log, child)
+            assert [v.rule for v in found] == ["C12"] and MISBEHAVIOURS[kind] in found[0].message and "\n" not in found[0].message, found
+        assert child.starts == (2 if kind in KILLED else 1)
+    assert not left_behind(piddir), "a child or grandchild was left behind"
+    if kind not in ("garbage", "wrongid"):
+        assert schema_check(trace) > 4
 
 
 def test_the_search_goes_on_past_a_failing_child(tmp_path: Path) -> None:
