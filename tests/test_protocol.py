@@ -349,6 +349,20 @@ def test_every_javascript_mutant_dies(name: str, tmp_path: Path) -> None:
     assert {f["rule"] for f in doc["findings"]} & MUTANTS[name].rules, doc["findings"]
 
 
+def test_the_kits_and_the_schema_agree_on_the_protocol() -> None:
+    """The JavaScript kit and the schema restate the Python kit's version and formats: they must not drift."""
+    import subprocess
+
+    from ctxcontract.adapter import FORMATS, PROTOCOL
+
+    probe = 'import("./ctxcontract-adapter.mjs").then((m) => console.log(JSON.stringify([m.PROTOCOL, m.FORMATS])))'
+    js = subprocess.run(["node", "--input-type=module", "-e", probe], cwd=ROOT / "adapters" / "js", capture_output=True, text=True, timeout=60)
+    assert json.loads(js.stdout) == [PROTOCOL, list(FORMATS)], js.stderr
+    schema = json.loads((ROOT / "docs" / "protocol.schema.json").read_text())
+    assert schema["$defs"]["Format"]["enum"] == list(FORMATS)
+    assert schema["$defs"]["FromChild"]["oneOf"][0]["properties"]["protocol"]["const"] == PROTOCOL
+
+
 def test_an_unknown_javascript_mutant_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "--projector-cmd", "node", str(JS / "mutants.mjs"), "no_such_mutant"]) == 2
     assert "no_such_mutant" in capsys.readouterr().err

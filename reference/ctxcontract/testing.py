@@ -17,20 +17,19 @@ for one test (see :mod:`ctxcontract.pytest_plugin`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
+
+from ctxref.protocol import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
+    from ctxref.elsewhere import ProjectorSpec
     from ctxspec.findings import Collector, Finding
     from ctxspec.policy import Policy
 
 __all__ = ["ProjectorFindings", "check_projector"]
 
-#: A Python projector over JSON (event dicts in, OpenAI chat dicts out), a
-#: ``module:function`` name of one, or a command (argv) that speaks the
-#: projector protocol (docs/protocol.md).
-ProjectorSpec = Union[Callable[[list[dict[str, Any]]], Any], str, Sequence[str]]
 
 
 class ProjectorFindings(AssertionError):
@@ -52,7 +51,7 @@ def check_projector(
     max_examples: int | None = None,
     profile: str = "ci",
     seed: int | None = None,
-    timeout: float = 10.0,
+    timeout: float = DEFAULT_TIMEOUT,
     other_process: bool = True,
     save_to: str | os.PathLike[str] | None = None,
 ) -> Collector:
@@ -72,10 +71,9 @@ def check_projector(
     Returns the search's :class:`~ctxspec.findings.Collector` when nothing
     counted was found (its ``judged`` lists the accepted findings met).
     """
-    from ctxref.elsewhere import other_hash_seed, other_process as python_elsewhere
-    from ctxref.protocol import ChildProjector
+    from ctxref.elsewhere import under_test
     from ctxspec.checker import search
-    from ctxspec.contract import RULES, Projector, Selection, json_projector
+    from ctxspec.contract import RULES, Selection
     from ctxspec.findings import load_accepted
     from ctxspec.policy import Policy, load_policy
     from ctxspec.rules import Level
@@ -86,35 +84,9 @@ def check_projector(
         raise ValueError(f"rules {sorted(asked)!r}: expected some of {', '.join(RULES)}")
     select = Selection(asked, Level(fail_on))
     judged = load_accepted(os.fspath(accept)) if accept is not None else ()
-    stop: list[Callable[[], None]] = []
-    under: Projector
-    elsewhere: Projector | None = None
-    if isinstance(projector, str):
-        from ctxref.cli import load_callable
-
-        under = json_projector(load_callable(projector))
-        if other_process:
-            child = python_elsewhere(projector)
-            elsewhere, stop = child, [child.close]
-        name = projector
-    elif callable(projector):
-        under, name = json_projector(projector), getattr(projector, "__qualname__", repr(projector))
-    else:
-        argv = list(projector)
-        main = ChildProjector(argv, timeout=timeout)
-        stop.append(main.close)
-        main.start()
-        under, name = main, " ".join(argv)
-        if other_process:
-            there = ChildProjector(argv, timeout=timeout, env=dict(os.environ, PYTHONHASHSEED=other_hash_seed()))
-            elsewhere = there
-            stop.append(there.close)
     overrides: dict[str, Any] = {"max_examples": max_examples} if max_examples else {}
-    try:
+    with under_test(projector, timeout=timeout, elsewhere=other_process) as (under, elsewhere, name):
         found = search(under, limit=keep_going, accepted=judged, profile=profile, seed=seed, policy=declared, select=select, elsewhere=elsewhere, **overrides)
-    finally:
-        for close in stop:
-            close()
     if found.findings:
         raise ProjectorFindings(_report(name, declared, found, save_to), found.findings)
     return found

@@ -35,7 +35,6 @@ from ctxspec.profiles import PROFILES
 from ctxspec.rules import RULES
 
 from . import STDIN
-from .elsewhere import other_hash_seed, other_process
 from .output import Terminated
 
 if TYPE_CHECKING:  # the commands import what they run, so that each starts fast
@@ -193,37 +192,20 @@ def load_callable(spec: str) -> Callable[..., object]:
 
 
 @contextmanager
-def _under_test(args: argparse.Namespace) -> Iterator[tuple[ProjectorFn, ProjectorFn, str]]:
-    """The projector ``--projector`` or ``--projector-cmd`` names, the same in another process, and its name.
+def _under_test(args: argparse.Namespace) -> Iterator[tuple[ProjectorFn, ProjectorFn | None, str]]:
+    """The projector ``--projector`` or ``--projector-cmd`` names (:func:`ctxref.elsewhere.under_test`).
 
-    A command is started and greeted here, so a command that does not speak
-    the protocol is a usage error before any work.  Both children are
-    stopped on the way out, whatever happens.
+    A command that does not speak the protocol is a usage error before any work.
     """
-    from ctxspec.contract import json_projector
+    from .elsewhere import under_test
+    from .protocol import ProtocolError
 
-    from .protocol import ChildProjector, ProtocolError
-
-    if not args.projector_cmd:
-        projector = json_projector(load_callable(args.projector))
-        other = other_process(args.projector)
-        try:
-            yield projector, other, args.projector
-        finally:
-            other.close()
-        return
-    label = shlex.join(args.projector_cmd)
-    child = ChildProjector(args.projector_cmd, timeout=args.timeout)
-    there = ChildProjector(args.projector_cmd, timeout=args.timeout, env=dict(os.environ, PYTHONHASHSEED=other_hash_seed()))
+    spec = args.projector_cmd or args.projector
     try:
-        try:
-            hello = child.start()
-        except ProtocolError as exc:
-            _fail(f"--projector-cmd {label}: {exc}")
-        yield child, there, f"{hello.name} ({label})" if hello.name else label
-    finally:
-        child.close()
-        there.close()
+        with under_test(spec, timeout=args.timeout) as found:
+            yield found
+    except ProtocolError as exc:
+        _fail(f"--projector-cmd {shlex.join(args.projector_cmd)}: {exc}")
 
 
 def _print_messages(messages: Sequence[Message], out: TextIO) -> None:
@@ -1055,7 +1037,9 @@ def _seconds(text: str) -> float:
 
 
 def _timeout(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="--projector-cmd: seconds to wait for each answer; no answer is a C12 finding (default 10)")
+    from .protocol import DEFAULT_TIMEOUT
+
+    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="--projector-cmd: seconds to wait for each answer; no answer is a C12 finding (default 10)")
 
 
 def build_parser() -> argparse.ArgumentParser:

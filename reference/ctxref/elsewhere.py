@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Final, Union
 
-from .protocol import ChildProjector
+from ctxspec.contract import Projector, json_projector
+
+from .protocol import DEFAULT_TIMEOUT, ChildProjector
+
+#: What names a projector under test: a Python JSON projector (event dicts in,
+#: OpenAI chat dicts out), its ``"module:function"`` name, or a command (argv)
+#: that speaks the projector protocol.
+ProjectorSpec = Union[Callable[[list[dict[str, Any]]], Any], str, Sequence[str]]
 
 #: Hash seeds are 0 .. 2**32 - 1.
 _SEEDS = 2**32
@@ -49,6 +57,45 @@ def other_process(spec: str) -> ChildProjector:
     """
     env = dict(os.environ, PYTHONHASHSEED=other_hash_seed())
     return ChildProjector([sys.executable, "-m", "ctxref.elsewhere", spec], env=env, timeout=TIMEOUT)
+
+
+@contextmanager
+def under_test(spec: ProjectorSpec, *, timeout: float = DEFAULT_TIMEOUT, elsewhere: bool = True) -> Iterator[tuple[Projector, Projector | None, str]]:
+    """The projector ``spec`` names, the same in another process (``None`` where there is none), and its name.
+
+    A command is started and greeted here: one that does not speak the
+    protocol raises :class:`~ctxref.protocol.ProtocolError` before any work.
+    A ``"module:function"`` that cannot be loaded raises the loader's usage
+    error.  A bare function has no other process.  Every child is stopped on
+    the way out.
+    """
+    children: list[ChildProjector] = []
+
+    def started(child: ChildProjector) -> ChildProjector:
+        children.append(child)
+        return child
+
+    try:
+        there: Projector | None = None
+        if isinstance(spec, str):
+            from .cli import load_callable
+
+            projector, name = json_projector(load_callable(spec)), spec
+            if elsewhere:
+                there = started(other_process(spec))
+        elif callable(spec):
+            projector, name = json_projector(spec), getattr(spec, "__qualname__", repr(spec))
+        else:
+            argv = list(spec)
+            child = started(ChildProjector(argv, timeout=timeout))
+            hello = child.start()
+            projector, name = child, f"{hello.name} ({' '.join(argv)})" if hello.name else " ".join(argv)
+            if elsewhere:
+                there = started(ChildProjector(argv, timeout=timeout, env=dict(os.environ, PYTHONHASHSEED=other_hash_seed())))
+        yield projector, there, name
+    finally:
+        for child in children:
+            child.close()
 
 
 def main(argv: Sequence[str]) -> int:

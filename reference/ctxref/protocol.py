@@ -26,16 +26,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Final
 
+from ctxcontract.adapter import FORMATS as FORMATS
+from ctxcontract.adapter import PROTOCOL as PROTOCOL
 from ctxspec.errors import InvalidLog, ProjectorFailed
 from ctxspec.events import Event, Resume, TurnCancel, TurnEnd, dumps_event
 from ctxspec.messages import Message, messages_from_openai
 
 from .formats import EVENT_FORMATS
 
-#: The protocol version this harness speaks.
-PROTOCOL: Final = 1
-#: The session formats the harness can send (canonical first).
-FORMATS: Final = ("canonical", "kimi-wire", "codex", "claude")
+# The protocol version and the session formats (canonical first) are the Python
+# kit's: one copy, in the module a child imports without the checker.
 #: The request shapes it can read.
 SHAPES: Final = ("openai-chat",)
 MODES: Final = ("stateless", "stateful")
