@@ -263,14 +263,14 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         return _check_projector(args, fmt, out)
     verdict = check_file(args.log, format=fmt, lenient=args.lenient, policy=_policy(args))
     select = _selection(args)
-    hazards = tuple(h for h in verdict.hazards if h.rule in select.rules)
+    hazards = tuple(h for h in verdict.hazards if h.rule in select.rules and h.level.at_least(select.fail_on))
     code = 1 if hazards else 0
     request: dict[str, object] | None = None
     if args.request:
         request, request_code = _diff_request(args.request, verdict)
         code = max(code, request_code)
     if args.json:
-        findings = [_finding(h.rule, h.what, line=h.line or None) for h in hazards]
+        findings = [_finding(h.rule, h.what, line=h.line or None, level=h.level.value) for h in hazards]
         projection = [{"line": line or None, "message": to_openai(m)} for m, line in verdict.messages]
         _emit_json(_check_doc(args, code, verdict.format, "events", verdict.report, RULES, findings, projection, request, events=verdict.events), out)
         return code
@@ -281,7 +281,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         for i, (m, line) in enumerate(verdict.messages):
             print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
     print("rules a naive projection of this log breaks (each repaired by the reference projector):", file=out)
-    _print_rules([Violation(h.rule, str(h)) for h in hazards], lambda v: v.message, out, codes=[c for c in RULES if c in select.rules])
+    _print_rules([Violation(h.rule, str(h), level=h.level) for h in hazards], lambda v: v.message, out, codes=[c for c in RULES if c in select.rules])
     if request is not None:
         _print_request(request, out)
     verdict_line = "clean" if not hazards else f"{len(hazards)} place(s) need a repair (ctxcontract repair)"

@@ -20,31 +20,36 @@ from typing import Final
 from ctxspec.events import Resume
 from ctxspec.messages import AssistantMessage, Message, ToolMessage
 from ctxspec.policy import Policy
+from ctxspec.rules import Level
 
 from ..projector import Projector, Repair, RepairKind
 from . import stream
 from .base import ImportReport, open_input
 
-#: The rule a naive projection would break where the reference had to repair.
-REPAIR_RULES: Final[dict[RepairKind, str]] = {
-    RepairKind.SYNTHETIC_RESULT: "C5",
-    RepairKind.LATE_NOTE: "C8",
-    RepairKind.ORPHAN_DROPPED: "C2",
-    RepairKind.UNDONE_RESULT_DROPPED: "C2",
-    RepairKind.ID_RENAMED: "C3",
-    RepairKind.HALF_CALL_DROPPED: "C10",
-    RepairKind.EMPTY_REPLY_DROPPED: "C10",
-    RepairKind.EXCHANGE_KEPT_WHOLE: "C7",
-    RepairKind.INPUT_HELD: "C6",
-    RepairKind.RESULTS_REORDERED: "C1",
-    RepairKind.CALL_DROPPED: "C5",
-    RepairKind.LATE_DROPPED: "C2",
+#: The rule a naive projection would break where the reference had to repair,
+#: and what breaking it there costs.  A naive projection replays the log as it
+#: stands: an unanswered call, a second or orphan answer, input inside a block,
+#: a reused id or a half call is a 400; only the order inside a block is not.
+REPAIR_RULES: Final[dict[RepairKind, tuple[str, Level]]] = {
+    RepairKind.SYNTHETIC_RESULT: ("C5", Level.REJECT),
+    RepairKind.LATE_NOTE: ("C8", Level.REJECT),
+    RepairKind.ORPHAN_DROPPED: ("C2", Level.REJECT),
+    RepairKind.UNDONE_RESULT_DROPPED: ("C2", Level.REJECT),
+    RepairKind.ID_RENAMED: ("C3", Level.REJECT),
+    RepairKind.HALF_CALL_DROPPED: ("C10", Level.REJECT),
+    RepairKind.EMPTY_REPLY_DROPPED: ("C10", Level.REJECT),
+    RepairKind.EXCHANGE_KEPT_WHOLE: ("C7", Level.REJECT),
+    RepairKind.INPUT_HELD: ("C6", Level.REJECT),
+    RepairKind.RESULTS_REORDERED: ("C1", Level.POLICY),
+    RepairKind.CALL_DROPPED: ("C5", Level.REJECT),
+    RepairKind.LATE_DROPPED: ("C2", Level.REJECT),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Hazard:
     rule: str
+    level: Level  # what the naive projection's request costs here
     repair: Repair
     line: int  # in the original file; 0: at the end of the file
     what: str  # in the original file's line numbers
@@ -114,7 +119,7 @@ def check_file(path: str, *, format: str | None = None, lenient: bool = False, p
 
     messages = tuple((m, original(line)) for m, line in projector.sourced_messages())
     projector.feed(Resume())  # as the runtime will resume it
-    hazards = tuple(Hazard(REPAIR_RULES[r.kind], r, original(r.line), describe(r, original)) for r in projector.repairs)
+    hazards = tuple(Hazard(*REPAIR_RULES[r.kind], r, original(r.line), describe(r, original)) for r in projector.repairs)
     return Verdict(path, name, len(origins), hazards, messages, report)
 
 
