@@ -207,7 +207,7 @@ def test_lenient_mode_skips_and_counts() -> None:
     assert [u.line for u in imp.report.unreadable] == [3, 4]
 
 
-EXAMPLE_LINES = [line for p in sorted(EXAMPLES.glob("*.jsonl")) for line in p.read_text(encoding="utf-8").splitlines()]
+EXAMPLE_LINES = [line for p in sorted(EXAMPLES.glob("*.jsonl"), key=lambda p: (p.name.startswith("protocol-"), p.name)) for line in p.read_text(encoding="utf-8").splitlines()]
 
 
 def mutate(draw: st.DrawFn) -> str:
@@ -298,3 +298,97 @@ def test_the_fuzz_property_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kimi._Reader, "loop_event", careless)
     with pytest.raises(KeyError):
         test_mutated_files_raise_only_invalid_log()
+
+
+# ---------------------------------------------------------------------------
+# Protocol versions, and the legacy Kimi CLI wire.jsonl that looks like one.
+# ---------------------------------------------------------------------------
+
+VERSION_EXAMPLES = {
+    # name: (hazards, notes naming a line, the calls' (id, name, args))
+    "protocol-1.0-message-only": ([], [2], [("Shell:7", "Shell", '{"command": "pytest tests/lexer -q"}')]),
+    "protocol-1.0-turns": ([], [3], [("ReadFile:2", "ReadFile", '{"path": "lexer.py"}'), ("Shell:3", "Shell", '{"command": "git mv tests/old tests/lexer"}')]),
+    "protocol-1.5-note": ([], [], [("Shell:1", "Shell", '{"command": "wc -c app.log"}')]),
+    "protocol-newer": ([], [1], []),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VERSION_EXAMPLES))
+def test_version_examples(name: str) -> None:
+    hazards, notes, calls = VERSION_EXAMPLES[name]
+    verdict = check_file(str(EXAMPLES / f"{name}.jsonl"))
+    assert verdict.format == "kimi-wire"
+    assert [(h.rule, h.line) for h in verdict.hazards] == hazards
+    assert [n.line for n in verdict.report.notes] == notes
+    log = load(str(EXAMPLES / f"{name}.jsonl")).log
+    assert [(c.id, c.name, c.args) for e in log if isinstance(e, Assistant) for c in e.calls] == calls
+    assert round_trips(log)
+
+
+def test_a_reply_with_no_prompt_before_it_gets_a_placeholder_turn_and_a_note() -> None:
+    imp = load(str(EXAMPLES / "protocol-1.0-message-only.jsonl"))
+    assert imp.log[1] == TurnPrompt(text=kimi.NO_PROMPT)
+    assert imp.sources[1].lines == (2,)
+    assert "placeholder" in imp.report.notes[0].why
+
+
+def test_a_prompt_with_no_input_adds_no_user_message() -> None:
+    """The 1.0 importer's turn for a history that starts with a reply: Kimi Code only counts it."""
+    imp = load(str(EXAMPLES / "protocol-1.0-turns.jsonl"))
+    prompts = [e.text for e in imp.log if isinstance(e, TurnPrompt)]
+    assert prompts == [kimi.NO_PROMPT, "Now port the tests."]
+    assert imp.report.skipped["turn.prompt (no input: no user message)"] == 1
+
+
+def test_1_5_note_follows_the_output() -> None:
+    imp = load(str(EXAMPLES / "protocol-1.5-note.jsonl"))
+    (result,) = [e for e in imp.log if isinstance(e, ToolResult)]
+    assert result.output == "4096 app.log\n<system>Command exited with code 0.</system>"
+
+
+@pytest.mark.parametrize(
+    ("version", "read_as"),
+    [("1.0", "1.0"), ("1.2", "1.2"), ("1.5", "1.5"), ("1.6", "1.5"), ("1.10", "1.5"), ("2.0", "1.5"), ("0.9", "1.0"), ("next", "1.5")],
+)
+def test_unknown_versions_read_as_the_nearest_known_one_with_a_note(version: str, read_as: str) -> None:
+    assert kimi.nearest_version(version) == read_as
+    text = json.dumps({"type": "metadata", "protocol_version": version, "created_at": 1}) + "\n" + json.dumps(prompt("hi")) + "\n"
+    imp = load_text(text)
+    assert imp.format == "kimi-wire"
+    assert [n.line for n in imp.report.notes] == ([] if version == read_as else [1])
+    if version != read_as:
+        assert f"read as {read_as}" in imp.report.notes[0].why
+
+
+KIMI_CLI = Path(__file__).parent.parent / "examples" / "kimi-cli-wire" / "session"
+
+
+def test_a_kimi_cli_wire_is_refused_naming_the_context_beside_it() -> None:
+    path = str(KIMI_CLI / "wire.jsonl")
+    for format in (None, "kimi-wire"):
+        with pytest.raises(InvalidLog) as err:
+            check_file(path, format=format, lenient=True)
+        message = str(err.value)
+        assert message.count("\n") == 0 and err.value.line == 2
+        assert "Kimi CLI wire.jsonl" in message and str(KIMI_CLI / "context.jsonl") in message and "kimi-context" in message
+
+
+def test_a_kimi_cli_wire_with_no_header_is_refused_too(tmp_path: Path) -> None:
+    """Kimi CLI wrote no metadata line before protocol 1.2 (its legacy version is 1.1)."""
+    lines = (KIMI_CLI / "wire.jsonl").read_text().splitlines(keepends=True)[1:]
+    (tmp_path / "wire.jsonl").write_text("".join(lines))
+    with pytest.raises(InvalidLog, match=r"Kimi CLI wire\.jsonl.*the session's context\.jsonl \(in the same directory\)") as err:
+        check_file(str(tmp_path / "wire.jsonl"))
+    assert err.value.line == 1
+
+
+def test_the_context_beside_a_kimi_cli_wire_is_checked() -> None:
+    from ctxref.formats import detect_format
+
+    assert detect_format(str(KIMI_CLI / "context.jsonl")) == "kimi-context"
+
+
+def test_kimi_code_metadata_without_created_at_is_still_kimi_code() -> None:
+    """Detection looks at the records, not at the header's fields: no misfire the other way."""
+    text = json.dumps({"type": "metadata", "protocol_version": "1.3"}) + "\n" + json.dumps(prompt("hi")) + "\n"
+    assert load_text(text).log[1] == TurnPrompt(text="hi")

@@ -68,6 +68,10 @@ def stream(handle: IO[bytes], report: ImportReport, *, format: str | None = None
     if format is None:
         found = detect(first)
         if found is None:
+            from .kimi_wire import is_kimi_cli_wire, kimi_cli_wire_error
+
+            if is_kimi_cli_wire(first.obj):  # before its header was written (protocol 1.1)
+                raise kimi_cli_wire_error(report.path, first.line)
             raise InvalidLog(
                 "cannot tell the format from the first record (use --format; known: " + ", ".join(EVENT_FORMATS) + ")",
                 line=first.line,

@@ -1,4 +1,4 @@
-"""Kimi Code ``agents/<name>/wire.jsonl``, protocol 1.4 and 1.5.
+"""Kimi Code ``agents/<name>/wire.jsonl``, protocol 1.0 to 1.5.
 
 How records map to canonical events (``docs/formats/kimi-wire.md`` says why):
 
@@ -9,7 +9,9 @@ record                             canonical events
                                    a ``config.update`` that comes before any
                                    model context)
 ``turn.prompt``                    ``turn.prompt`` (ending a running turn
-                                   first); its mirrored user message is skipped
+                                   first); its mirrored user message is skipped;
+                                   with no input it only ends the running turn
+``turn.ended``                     ``turn.end``
 ``turn.steer``                     ``turn.steer``
 ``turn.cancel``                    ``turn.cancel``
 ``context.append_message``         user: ``turn.prompt``/``turn.steer`` (origin
@@ -30,11 +32,12 @@ anything else                      skipped and counted
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from ctxspec.errors import InvalidEvent
+from ctxspec.errors import InvalidEvent, InvalidLog
 from ctxspec.events import (
     Assistant,
     Clear,
@@ -55,6 +58,8 @@ from ctxspec.events import (
 )
 from ctxspec.state import Phase
 
+from .. import STDIN
+
 from .base import (
     JSON,
     Emitter,
@@ -73,8 +78,13 @@ from .base import (
     get_str,
 )
 
-#: Protocol versions whose records this importer knows.
-VERSIONS: Final = ("1.3", "1.4", "1.5")
+#: Protocol versions whose records this importer knows, oldest first.  The
+#: record shapes differ only in 1.0 (a call in a message nests ``name`` and
+#: ``arguments`` under ``function``) and 1.5 (``tool.result`` gains ``note``);
+#: 1.1 to 1.4 change records that are not model context.
+VERSIONS: Final = ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5")
+#: The prompt of a turn Kimi Code's history has no user message for.
+NO_PROMPT: Final = "[no user message]"
 EXT: Final = "ctxcontract.event"
 #: Record types that never reach the model's context.
 NOT_CONTEXT: Final = frozenset(
@@ -263,14 +273,18 @@ class _Reader:
 
     def record(self, rec: Record) -> None:
         obj = rec.obj
+        if is_kimi_cli_wire(obj):
+            raise kimi_cli_wire_error(self.report.path, rec.line)
         kind = get_str(obj, "type")
         line = (rec.line,)
         if kind == "metadata":
             if self.em.started or self.meta_lines:
                 raise FieldError("metadata may only be the first record")
             version = get_str(obj, "protocol_version")
-            if version not in VERSIONS:
-                self.report.notes.append(Skipped(rec.line, f"protocol {version} is not one this importer knows ({', '.join(VERSIONS)}); read as 1.5"))
+            nearest = nearest_version(version)
+            if nearest != version:
+                known = f"{VERSIONS[0]} to {VERSIONS[-1]}"
+                self.report.notes.append(Skipped(rec.line, f"protocol {version} is not one this importer knows ({known}): read as {nearest}, the nearest; record types it does not know are skipped and counted"))
             self.meta_lines.append(rec.line)
             return
         if not self.meta_lines and not self.em.started:
@@ -288,9 +302,15 @@ class _Reader:
         self.flush()  # any other record means the reply is complete
         self.start(rec.line)
         if kind == "turn.prompt":
-            text = _input_text(obj) or "[empty prompt]"
-            self.em.new_turn(text, line)
-            self._mirror(text)
+            text = _input_text(obj)
+            if text:
+                self.em.new_turn(text, line)
+                self._mirror(text)
+            else:  # Kimi Code only counts the turn; what follows in the history is all there is
+                self.em.end_turn(line)
+                self.report.skip("turn.prompt (no input: no user message)")
+        elif kind == "turn.ended":
+            self.em.end_turn(line)
         elif kind == "turn.steer":
             text = _input_text(obj) or "[empty steer]"
             self.em.user(text, line)
@@ -314,6 +334,16 @@ class _Reader:
         else:
             self.report.skip(kind)
 
+    def _turn_for_reply(self, line: int) -> None:
+        """A reply with no turn running: Kimi Code restores it as it is (a
+        history imported from Kimi CLI may start with one), the canonical log
+        needs a turn: one is started with a placeholder prompt, and noted."""
+        if self.em.phase is Phase.IDLE:
+            self.em.emit(TurnPrompt(text=NO_PROMPT), (line,))
+            self.report.notes.append(
+                Skipped(line, f"a model reply with no user message before it (Kimi Code keeps it as it is); read as a turn whose prompt is the placeholder {NO_PROMPT!r}, which Kimi Code does not send")
+            )
+
     def _mirror(self, text: str) -> None:
         self.mirrors.append(text)
         del self.mirrors[:-8]  # a runtime that never writes the mirror must not grow this
@@ -331,6 +361,7 @@ class _Reader:
             self.em.user(text or "[empty message]", (line,), notification=kind != "user")
         elif role == "assistant":
             calls = [_call(c) for c in get_list(msg, "toolCalls", [])]
+            self._turn_for_reply(line)
             self.em.reply(text, calls, (line,))
             self.em.end_step((line,))
         elif role == "tool":
@@ -360,6 +391,7 @@ class _Reader:
         self.flush()
         self.start(line)
         if kind == "step.begin":
+            self._turn_for_reply(line)
             self.em.begin_step((line,))
         elif kind == "tool.result":
             result = get_obj(event, "result")
@@ -370,6 +402,49 @@ class _Reader:
             self.em.result(get_str(event, "toolCallId"), output, (line,), is_error=get_bool(result, "isError"))
         else:
             self.report.skip(f"context.append_loop_event ({kind})")
+
+
+def is_kimi_cli_wire(obj: JSON) -> bool:
+    """A record of the legacy Kimi CLI's ``wire.jsonl`` (Python ``kimi-cli``):
+    ``{"timestamp": <seconds>, "message": {"type": "TurnBegin", "payload": {...}}}``.
+
+    Its header, ``{"type": "metadata", "protocol_version": "1.1"...}``, looks
+    like Kimi Code's (the version numbers overlap), so the records after it
+    tell the two apart: Kimi Code's have a dotted ``type`` of their own.
+    """
+    message = obj.get("message")
+    return "type" not in obj and "timestamp" in obj and isinstance(message, dict) and isinstance(message.get("type"), str)
+
+
+def kimi_cli_wire_error(path: str, line: int) -> InvalidLog:
+    """The one-line refusal of a legacy Kimi CLI ``wire.jsonl``."""
+    beside = os.path.join(os.path.dirname(path) or ".", "context.jsonl")
+    where = f"the context.jsonl beside it ({beside})" if path != STDIN and os.path.isfile(beside) else "the session's context.jsonl (in the same directory)"
+    return InvalidLog(
+        f"a Kimi CLI wire.jsonl (the legacy Python kimi-cli's UI event stream, protocol 1.x): it records what the UI showed, not the model's context (no system prompt, no compaction summary), so it is not read; check {where} instead (format kimi-context)",
+        line=line,
+        path=path,
+    )
+
+
+def nearest_version(version: str) -> str:
+    """The known protocol version ``version`` is read as: itself, else the nearest.
+
+    Versions compare as ``major.minor`` numbers, as Kimi Code compares them
+    (so 1.10 is newer than 1.5); one that does not parse is read as the newest.
+    """
+    key = _version_key(version)
+    if version in VERSIONS or key is None:
+        return version if key is not None else VERSIONS[-1]
+    older = [v for v in VERSIONS if tuple(int(n) for n in v.split(".")) <= key]
+    return older[-1] if older else VERSIONS[0]
+
+
+def _version_key(version: str) -> tuple[int, int] | None:
+    major, dot, minor = version.partition(".")
+    if not (major.isdigit() and (minor.isdigit() or not dot)):
+        return None
+    return int(major), int(minor or 0)
 
 
 def _finish(event: JSON) -> str:
