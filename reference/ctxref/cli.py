@@ -60,7 +60,8 @@ JSON_SCHEMA_VERSION: Final = 1
 
 EXIT_CODES: Final = """exit codes:
   0    clean, nothing found, done, proved
-  1    findings: a rule broken, a counterexample found, a repair left unfinished, not proved
+  1    findings: a rule broken, a counterexample found, a repair left unfinished, not proved,
+       a scanned file that is not clean
   2    a usage error or unusable input (one line on stderr naming the file and line)
   130  interrupted (Ctrl-C)
   143  terminated (SIGTERM)"""
@@ -1185,6 +1186,23 @@ def build_parser() -> argparse.ArgumentParser:
     _judging(p, select=False)
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
     p.set_defaults(run=cmd_explore)
+
+    from .scan import cmd_scan
+
+    p = _sub(
+        sub,
+        "scan",
+        "check every session file of the runtimes on this machine (or under DIR), one line each",
+        "Find every session file in the runtimes' own folders (Kimi Code, Kimi CLI, Codex, Claude Code; each runtime's\n"
+        "environment variable is honoured, docs/cli.md lists them) or under each DIR, check each on all cores, and print\n"
+        "one line per file: its status (bricked, at risk, unloadable, unreadable, clean), runtime, first finding, and\n"
+        "the command that repairs it. A progress bar goes to stderr on a terminal.",
+        ["ctxcontract scan", "ctxcontract scan ~/.codex/sessions --json"],
+    )
+    p.add_argument("folders", nargs="*", metavar="DIR", help="scan every *.jsonl under these folders instead of the runtimes' own (a file is scanned as is)")
+    p.add_argument("--workers", type=_at_least(1), metavar="N", help="processes to use (default: every core)")
+    p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
+    p.set_defaults(run=cmd_scan)
 
     p = _sub(sub, "rules", "list the rules of the contract", "List the rules of the context contract (docs/contract.md has one section each).", ["ctxcontract rules", "ctxcontract rules --json"])
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
