@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pty
+import select
+import subprocess
 import shlex
 import sys
 import types
@@ -179,6 +183,12 @@ def test_folders_given_tell_the_runtime_by_the_format(home: Home, tmp_path: Path
     assert [r["from"] for r in doc["roots"]] == ["argument", "argument"]
 
 
+def test_a_kimi_cli_ui_log_under_a_folder_is_no_session(home: Home) -> None:
+    code, doc = scan_json(str(home.home / ".kimi"))
+    assert statuses(doc) == {p: s for p, s in home.expected.items() if s[0] == "Kimi CLI"}
+    assert [s["file"] for s in doc["skipped"]] == [p for p in home.ignored if p.endswith("wire.jsonl") and "/.kimi/" in p]
+
+
 def test_a_missing_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", str(tmp_path / "nope")], out=io.StringIO()) == 2
     err = capsys.readouterr().err
@@ -253,3 +263,60 @@ def test_unloadable_when_the_runtimes_loader_refuses(home: Home, monkeypatch: py
     [f] = [f for f in doc["files"] if f["file"] == target]
     assert f["status"] == "unloadable" and f["first"] == {"rule": None, "level": None, "line": 2, "message": "Kimi CLI cannot load this line"}
     assert f["repair"] == shlex.join(["ctxcontract", "repair", "--in-place", target])
+
+
+def test_unloadable_through_the_kimi_cli_loader_model(home: Home) -> None:
+    """A Kimi CLI context.jsonl whose restore stops (``ctxref.formats.loadable``): a message line with no content, a part type kosong lacks."""
+    pytest.importorskip("ctxref.formats.loadable")
+    folder = home.home / ".kimi" / "sessions" / "0123456789abcdef0123456789abcdef"
+    lines = clean_text("kimi-context").splitlines(keepends=True)
+    no_content = put(folder / "s-nocontent" / "context.jsonl", "".join(lines[:2] + ['{"role": "user"}\n'] + lines[2:]))
+    image = '{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}]}\n'
+    foreign = put(folder / "s-image" / "context.jsonl", "".join(lines + [image]))
+    _, doc = scan_json("--workers", "2")
+    files = {f["file"]: f for f in doc["files"]}
+    assert files[no_content]["status"] == "unloadable" and files[no_content]["first"]["line"] == 3
+    assert files[foreign]["status"] == "unloadable" and files[foreign]["first"]["line"] == len(lines) + 1
+    assert "KeyError" in files[foreign]["first"]["message"] and files[foreign]["repair"] == shlex.join(["ctxcontract", "repair", "--in-place", foreign])
+    for f in (no_content, foreign):
+        assert statuses(doc)[f] == ("Kimi CLI", "unloadable")
+    assert {p: s for p, s in statuses(doc).items() if p not in (no_content, foreign)} == home.expected
+
+
+def test_a_progress_bar_on_a_terminal_only(home: Home) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "spec"), str(ROOT / "reference")])}
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "ctxcontract", "scan", "--workers", "2"], stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    screen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(master)
+    assert proc.returncode == 1
+    text = screen.decode(errors="replace")
+    assert "\r[" in text and "13/13 sessions" in text, text
+    assert "13/13" not in out.decode() and out.decode().splitlines()[-1].startswith("scanned 13 session file(s)")
+
+
+@pytest.mark.xfail(reason="repair does not yet mend what Kimi CLI's loader refuses (loadable.fix_kimi_context is not wired into repair)", strict=False)
+def test_the_repair_command_makes_an_unloadable_file_loadable(home: Home) -> None:
+    pytest.importorskip("ctxref.formats.loadable")
+    folder = home.home / ".kimi" / "sessions" / "0123456789abcdef0123456789abcdef"
+    image = '{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}]}\n'
+    path = put(folder / "s-image" / "context.jsonl", clean_text("kimi-context") + image)
+    _, doc = scan_json("--workers", "1")
+    [f] = [f for f in doc["files"] if f["file"] == path]
+    assert f["status"] == "unloadable"
+    assert main(shlex.split(f["repair"])[1:], out=io.StringIO()) == 0
+    _, again = scan_json("--workers", "1")
+    assert statuses(again)[path][1] != "unloadable"

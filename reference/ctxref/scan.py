@@ -108,7 +108,7 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A file under a folder the user named that is no session file (no format claims it)."""
+    """A file under a folder the user named that is no session file (no format claims it, or a Kimi CLI UI log)."""
 
     path: str
     why: str
@@ -250,13 +250,16 @@ def _judge(path: str, runtime: str | None) -> Result | Skipped:
     except InvalidLog as exc:
         if runtime is None and exc.message.startswith(_NOT_A_SESSION):
             return Skipped(path, exc.message)
+        if runtime is None and _kimi_cli_ui_log(path):
+            return Skipped(path, _UI_LOG)
         bad = _first_bad_line(path) if exc.line is None else None
         line, why = (bad.line, bad.message) if bad is not None else (exc.line, exc.message)
         return Result(path, runtime or "?", None, "unreadable", Finding(line, why), 0, None)
+    ask_format = runtime is None
     runtime = runtime or FORMAT_RUNTIMES.get(fmt, fmt)
     refusals = _load_refusals()
-    refused = list(refusals(path, fmt)) if refusals is not None else []
     try:
+        refused = list(refusals(path, fmt)) if refusals is not None else []
         if fmt in MESSAGE_FORMATS:
             # Kimi CLI skips lines it cannot read before sending: judge what it sends (as ``check`` does).
             _, violations = check_messages_file(path, fmt, lenient=fmt == "kimi-context")
@@ -267,6 +270,8 @@ def _judge(path: str, runtime: str | None) -> Result | Skipped:
     except InvalidLog as exc:
         if refused:
             return _unloadable(path, runtime, fmt, refused)
+        if ask_format and _kimi_cli_ui_log(path):
+            return Skipped(path, _UI_LOG)
         return Result(path, runtime, fmt, "unreadable", Finding(exc.line, exc.message), 0, repair_command(path, lenient=True) if exc.line else None)
     if refused:
         return _unloadable(path, runtime, fmt, refused)
@@ -277,6 +282,7 @@ def _judge(path: str, runtime: str | None) -> Result | Skipped:
 #: What detection says of a readable file that no format claims, or an empty one: under a folder
 #: the user names, that is some other JSON Lines file, not a broken session.
 _NOT_A_SESSION: Final = ("cannot tell the format", "empty file")
+_UI_LOG: Final = "a Kimi CLI wire.jsonl: the UI's event log, not the model's context (the context.jsonl beside it is the session)"
 
 
 def _first_bad_line(path: str) -> InvalidLog | None:
@@ -292,6 +298,17 @@ def _first_bad_line(path: str) -> InvalidLog | None:
     except InvalidLog as exc:
         return exc
     return None
+
+
+def _kimi_cli_ui_log(path: str) -> bool:
+    """Whether the file is the legacy Kimi CLI's UI event log (its header looks like Kimi Code's)."""
+    from itertools import islice
+
+    from .formats.base import ImportReport, open_input, read_records
+    from .formats.kimi_wire import is_kimi_cli_wire
+
+    with open_input(path) as handle:
+        return any(is_kimi_cli_wire(r.obj) for r in islice(read_records(handle, ImportReport(path=path), lenient=True), 3))
 
 
 def _unloadable(path: str, runtime: str, fmt: str, refused: Sequence[_Refusal]) -> Result:
@@ -317,6 +334,9 @@ def judge_all(tasks: Sequence[Task], *, workers: int = 1, progress: Callable[[in
         return results
     import multiprocessing
 
+    from .formats import messages, verdict  # noqa: F401 -- imported once here, so that forked workers have them
+
+    _load_refusals()
     by_path: dict[str, Result | Skipped] = {}
     chunk = max(1, min(64, total // (workers * 8)))
     pool = multiprocessing.get_context().Pool(min(workers, total), initializer=_worker_signals)
@@ -414,5 +434,5 @@ def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     rate = f", {len(tasks) / seconds:,.0f} files/s" if seconds > 0 and tasks else ""
     print(f"scanned {len(results)} session file(s) in {seconds:.1f}s on {workers} process(es){rate}: {summary or 'none found'}", file=out)
     if skipped:
-        print(f"  {len(skipped)} other .jsonl file(s) are no session file any format claims (--json lists them)", file=out)
+        print(f"  {len(skipped)} other .jsonl file(s) are not session files (--json lists them and why)", file=out)
     return code
