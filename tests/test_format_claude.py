@@ -799,3 +799,14 @@ def test_repaired_conversation_is_one_chain_the_runtime_follows(name: str) -> No
     once = repair_text(text, "claude")
     assert once.changes and chain_in_file_order(once.text)
     assert load_text(once.text).log == load_text("".join(relink(once.text, physical(once.text)))).log
+
+
+def test_each_call_has_the_line_of_its_tool_use_entry() -> None:
+    """One content block per line: a call is declared on its own tool_use line, not on the message's first."""
+    from ctxref.formats.verdict import check_file
+
+    imp = load(str(EXAMPLES / "crash-mid-parallel.jsonl"))
+    (reply,) = [s for s in imp.sources if isinstance(s.event, Assistant) and s.event.calls]
+    assert reply.lines == (2, 3, 4) and reply.calls == (3, 4)
+    (hazard,) = [h for h in check_file(str(EXAMPLES / "crash-mid-parallel.jsonl")).hazards if h.rule == "C5"]
+    assert "toolu_01PytestRun8kQ (declared at line 3)" in hazard.what

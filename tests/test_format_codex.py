@@ -41,6 +41,7 @@ SHARE = settings(max_examples=max(50, settings().max_examples * 3 // 10))
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples" / "codex"
 NAMES = ("todolist3", "crash-mid-parallel", "steer-during-parallel", "compaction-cut")
+VERSION_NAMES = ("compacted-legacy", "compacted-windows", "turn-aborted")
 SCRATCH = Path(tempfile.mkdtemp(prefix="ctx-codex-"))
 
 
@@ -572,7 +573,7 @@ def test_example_details() -> None:
 
 def test_examples_readme_names_every_example() -> None:
     readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
-    for name in NAMES:
+    for name in NAMES + VERSION_NAMES:
         assert f"`{name}.jsonl`" in readme
 
 
@@ -603,3 +604,88 @@ def test_repair_mends_every_hazard(name: str) -> None:
     assert project_with_repairs(again.log)[1] == []
     twice = repair_text(once.text, "codex")
     assert twice.changes == () and twice.text == once.text
+
+
+# ---------------------------------------------------------------------------
+# Rollouts across Codex versions: compaction records and interrupts.
+# ---------------------------------------------------------------------------
+
+#: For each example: the hazards (rule, original line) and a part of the log that shows its shape.
+VERSIONS: dict[str, list[tuple[str, int]]] = {
+    "compacted-legacy": [],
+    "compacted-windows": [],
+    "turn-aborted": [("C5", 11)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(VERSIONS))
+def test_version_example_checks_and_round_trips(name: str) -> None:
+    from ctxref.formats.verdict import check_file
+
+    verdict = check_file(str(EXAMPLES / f"{name}.jsonl"))
+    assert verdict.format == "codex" and not verdict.report.unreadable and not verdict.report.notes
+    assert [(h.rule, h.line) for h in verdict.hazards] == VERSIONS[name]
+    imp = load(str(EXAMPLES / f"{name}.jsonl"))
+    assert all(s.native for s in imp.sources)
+    assert load_text(export_text(imp.log, "codex"), format="codex").log == imp.log
+
+
+def test_a_legacy_compacted_record_is_its_message() -> None:
+    """Before the replacement history, a ``compacted`` record held the summary alone."""
+    imp = load(str(EXAMPLES / "compacted-legacy.jsonl"))
+    (c,) = [(e, s.lines) for e, s in zip(imp.log, imp.sources) if isinstance(e, Compaction)]
+    assert c[0].summary.startswith("The user asked why checkout is slow.") and c[1] == (9,)
+    assert c[0].upto == imp.log.index(c[0])  # everything before it
+
+
+def test_a_windowed_compacted_record_reads_its_history_and_counts_the_encrypted_item() -> None:
+    """Newer writers add window fields and keep an encrypted ``compaction`` item in the history."""
+    imp = load(str(EXAMPLES / "compacted-windows.jsonl"))
+    (c,) = [e for e in imp.log if isinstance(e, Compaction)]
+    assert c.summary == "Rename Cart.total to Cart.subtotal everywhere."
+    assert imp.report.skipped["compacted.replacement_history.compaction"] == 1
+    assert imp.report.skipped["event_msg.context_compacted"] == 1
+
+
+def test_turn_aborted_with_and_without_a_turn_id_is_a_cancel() -> None:
+    imp = load(str(EXAMPLES / "turn-aborted.jsonl"))
+    cancels = [s.line for s in imp.sources if isinstance(s.event, TurnCancel)]
+    assert cancels == [6, 11]
+    notes = [e for e in imp.log if isinstance(e, Notification)]
+    assert [n.text.split("\n")[0] for n in notes] == ["<environment_context>", "<turn_aborted>"]
+
+
+def test_each_call_has_the_line_of_its_own_record() -> None:
+    """A call after a reasoning item is declared on its function_call line, not on the reasoning's."""
+    from ctxref.formats.verdict import check_file
+
+    imp = load(str(EXAMPLES / "crash-mid-parallel.jsonl"))
+    reply = imp.sources[4]
+    assert isinstance(reply.event, Assistant) and reply.lines == (7, 8, 9) and reply.calls == (8, 9)
+    assert [reply.call_line(i) for i in range(2)] == [8, 9]
+    (hazard,) = [h for h in check_file(str(EXAMPLES / "crash-mid-parallel.jsonl")).hazards if h.rule == "C5"]
+    assert "call_pyt (declared at line 8)" in hazard.what
+    (aborted,) = check_file(str(EXAMPLES / "turn-aborted.jsonl")).hazards
+    assert "call_suite (declared at line 10)" in aborted.what
+
+
+def test_a_reused_id_is_placed_on_the_second_calls_own_record(tmp_path: Path) -> None:
+    from ctxref.formats.verdict import check_file
+
+    def item(payload: dict[str, object]) -> str:
+        return json.dumps({"timestamp": "2026-01-01T00:00:00.000Z", "type": "response_item", "payload": payload})
+
+    lines = [
+        json.dumps({"timestamp": "2026-01-01T00:00:00.000Z", "type": "session_meta", "payload": {"id": "x"}}),
+        item({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go"}]}),
+        item({"type": "function_call", "name": "shell", "arguments": "{}", "call_id": "c1"}),
+        item({"type": "function_call_output", "call_id": "c1", "output": "a"}),
+        item({"type": "reasoning", "summary": [], "encrypted_content": "e"}),
+        item({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "again"}]}),
+        item({"type": "function_call", "name": "shell", "arguments": "{}", "call_id": "c1"}),
+        item({"type": "function_call_output", "call_id": "c1", "output": "b"}),
+    ]
+    path = tmp_path / "rollout.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    (hazard,) = check_file(str(path)).hazards
+    assert hazard.rule == "C3" and hazard.line == 7

@@ -392,3 +392,14 @@ def test_kimi_code_metadata_without_created_at_is_still_kimi_code() -> None:
     """Detection looks at the records, not at the header's fields: no misfire the other way."""
     text = json.dumps({"type": "metadata", "protocol_version": "1.3"}) + "\n" + json.dumps(prompt("hi")) + "\n"
     assert load_text(text).log[1] == TurnPrompt(text="hi")
+
+
+def test_each_call_has_the_line_of_its_tool_call_record() -> None:
+    """Not the line of the content.part that starts the reply."""
+    imp = load(str(EXAMPLES / "crash-mid-parallel.jsonl"))
+    (reply,) = [s for s in imp.sources if isinstance(s.event, Assistant) and s.event.calls]
+    assert reply.lines == (6, 7, 8) and reply.calls == (7, 8)
+    (hazard,) = [h for h in check_file(str(EXAMPLES / "crash-mid-parallel.jsonl")).hazards if h.rule == "C5"]
+    assert "Shell:2 (declared at line 8)" in hazard.what
+    whole = load(str(EXAMPLES / "protocol-1.0-turns.jsonl"))  # calls inside a message: on the message's line
+    assert all(s.calls == () for s in whole.sources)

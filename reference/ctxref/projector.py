@@ -107,6 +107,9 @@ class Repair:
     call: str = ""
     to: str = ""
     refs: tuple[int, ...] = ()
+    #: The call's place among its reply's calls (a repair about one call), else -1:
+    #: with it a format that writes each call as its own record names that record.
+    index: int = -1
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.kind.value}: {self.detail}"
@@ -126,6 +129,7 @@ class _Call:
     reason: Reason | None = None
     closed_at: int = 0
     uses: int = 0  # this is the n-th call declared with ``orig``
+    index: int = 0  # its place among its reply's calls
 
 
 @dataclass(eq=False, slots=True)
@@ -285,17 +289,17 @@ class Projector:
         if self._pending is not None:  # only in logs the state machine refuses
             self._close(CallInput.PROJECT, line, commit=True)
         sent: list[_Call] = []
-        for tc, call_input in zip(event.calls, self._declare_inputs(len(event.calls), event.complete)):
+        for index, (tc, call_input) in enumerate(zip(event.calls, self._declare_inputs(len(event.calls), event.complete))):
             step = call_step(CallStatus.FREE, call_input)
             if step.to is CallStatus.DROPPED:
-                self.repairs.append(Repair(RepairKind.HALF_CALL_DROPPED, line, f"{tc.id} ({tc.name}) args {tc.args[:40]!r}", call=tc.id))
-                self._declared(_Call(line, tc.id, tc.id, sys.intern(tc.name), "", CallStatus.DROPPED))
+                self.repairs.append(Repair(RepairKind.HALF_CALL_DROPPED, line, f"{tc.id} ({tc.name}) args {tc.args[:40]!r}", call=tc.id, index=index))
+                self._declared(_Call(line, tc.id, tc.id, sys.intern(tc.name), "", CallStatus.DROPPED, index=index))
                 continue
             sent_id = self._rename(tc.id, line)
             if sent_id != tc.id:
-                self.repairs.append(Repair(RepairKind.ID_RENAMED, line, f"{tc.id} -> {sent_id}", call=tc.id, to=sent_id))
+                self.repairs.append(Repair(RepairKind.ID_RENAMED, line, f"{tc.id} -> {sent_id}", call=tc.id, to=sent_id, index=index))
             self._used.add(sent_id)
-            call = _Call(line, tc.id, sent_id, sys.intern(tc.name), tc.args, step.to, reason=step.reason, closed_at=line if step.to is CallStatus.CLOSED else 0)
+            call = _Call(line, tc.id, sent_id, sys.intern(tc.name), tc.args, step.to, reason=step.reason, closed_at=line if step.to is CallStatus.CLOSED else 0, index=index)
             self._declared(call)
             sent.append(call)
         if not sent and not event.text:
@@ -383,7 +387,7 @@ class Projector:
             if step.effect is Effect.SYNTHESIZE:
                 c.status, c.reason, c.closed_at = step.to, step.reason, line
                 kind = RepairKind.SYNTHETIC_RESULT if self._carries(c) else RepairKind.CALL_DROPPED
-                self.repairs.append(Repair(kind, line, f"{c.sent} ({c.name}): {step.reason.value if step.reason else ''}", call=c.sent, refs=(c.line,)))
+                self.repairs.append(Repair(kind, line, f"{c.sent} ({c.name}): {step.reason.value if step.reason else ''}", call=c.sent, refs=(c.line,), index=c.index))
         if commit:
             self._flush(ex, line)
 
@@ -396,7 +400,7 @@ class Projector:
         for c in ex.calls:
             if c.status is CallStatus.CLOSED and c.line == line:  # closed at declaration: a cut stream
                 kind = RepairKind.SYNTHETIC_RESULT if self._carries(c) else RepairKind.CALL_DROPPED
-                self.repairs.append(Repair(kind, line, f"{c.sent} ({c.name}): {Reason.STREAM_CUT.value}", call=c.sent, refs=(c.line,)))
+                self.repairs.append(Repair(kind, line, f"{c.sent} ({c.name}): {Reason.STREAM_CUT.value}", call=c.sent, refs=(c.line,), index=c.index))
         for entry in self._closure(ex, Reason.NEVER_ANSWERED, line):
             entry.emitted = line
             self._commit(entry)

@@ -360,16 +360,24 @@ class Sourced:
 
     ``lines`` is empty only for glue no record stands for: the ``session.meta``
     of a format without a header.  ``native`` is False for an event read
-    from an extension record.
+    from an extension record.  ``calls`` is, for an ``assistant`` whose calls
+    have records of their own (a Codex ``function_call``, a Kimi ``tool.call``,
+    a Claude ``tool_use`` line), the line of each call's record in call order;
+    it is empty when every call is on the event's own line.
     """
 
     event: Event
     lines: tuple[int, ...]
     native: bool = True
+    calls: tuple[int, ...] = ()
 
     @property
     def line(self) -> int:
         return self.lines[0] if self.lines else 0
+
+    def call_line(self, index: int) -> int:
+        """The line of the record declaring call ``index`` of this event."""
+        return self.calls[index] if 0 <= index < len(self.calls) else self.line
 
 
 #: The events :class:`Emitter` adds on its own: an importer infers them again
@@ -406,7 +414,7 @@ class Emitter:
         out, self._out = self._out, []
         return out
 
-    def emit(self, event: Event, lines: Sequence[int], *, native: bool = True) -> None:
+    def emit(self, event: Event, lines: Sequence[int], *, native: bool = True, calls: Sequence[int] = ()) -> None:
         """Emit ``event`` as it is (the phase table must accept it here)."""
         if isinstance(event, SessionMeta):
             if self._started:
@@ -422,7 +430,9 @@ class Emitter:
             self.phase = target
         self._started = True
         self.count += 1
-        self._out.append(Sourced(event, tuple(lines), native))
+        first = lines[0] if lines else 0
+        own = tuple(calls) if any(line != first for line in calls) else ()
+        self._out.append(Sourced(event, tuple(lines), native, own))
 
     @property
     def started(self) -> bool:
@@ -464,11 +474,15 @@ class Emitter:
             raise FieldError("a model reply with no user prompt before it")
         self.emit(StepBegin(), lines)
 
-    def reply(self, text: str, calls: Sequence[ToolCall], lines: Sequence[int], *, complete: bool = True) -> None:
-        """The model's reply; begins a step when none is in flight."""
+    def reply(self, text: str, calls: Sequence[ToolCall], lines: Sequence[int], *, complete: bool = True, call_lines: Sequence[int] = ()) -> None:
+        """The model's reply; begins a step when none is in flight.
+
+        ``call_lines``: the line of each call's own record, when the format
+        writes calls as records of their own (see :attr:`Sourced.calls`).
+        """
         if self.phase is not Phase.STEP:
             self.begin_step(lines)
-        self.emit(Assistant(text=text, calls=tuple(calls), complete=complete), lines)
+        self.emit(Assistant(text=text, calls=tuple(calls), complete=complete), lines, calls=call_lines)
 
     def result(self, call_id: str, output: str, lines: Sequence[int], *, is_error: bool = False) -> None:
         self.emit(ToolResult(call_id=call_id, output=output, is_error=is_error), lines)

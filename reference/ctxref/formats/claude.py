@@ -534,13 +534,14 @@ class _Reader:
             self.boundary = None
             self.em.compaction(content, upto, lines)
 
-    def feed(self, item: _Item, lines: tuple[int, ...]) -> None:
+    def feed(self, item: _Item, lines: tuple[int, ...], call_lines: tuple[int, ...] = ()) -> None:
+        """``call_lines``: the line of each call's ``tool_use`` entry, for a reply merged from several lines."""
         try:
-            self._feed(item, lines)
+            self._feed(item, lines, call_lines)
         except InvalidEvent as exc:  # pragma: no cover - parsing rules out invalid events
             raise FieldError(str(exc)) from None
 
-    def _feed(self, item: _Item, lines: tuple[int, ...]) -> None:
+    def _feed(self, item: _Item, lines: tuple[int, ...], call_lines: tuple[int, ...] = ()) -> None:
         em = self.em
         if not (isinstance(item, _User) and item.compact_summary):
             self._flush_boundary()
@@ -560,7 +561,7 @@ class _Reader:
                     em.begin_step(lines)
                 em.emit(StepError(message=text), lines)
             else:
-                em.reply(text, item.calls, lines)
+                em.reply(text, item.calls, lines, call_lines=call_lines)
                 self.finish = item.stop_reason or _default_finish(item.calls)
         elif item.compact_summary:
             text = "\n".join(p for p in item.parts if isinstance(p, str))
@@ -872,13 +873,16 @@ class ClaudeFormat:
             item = node.item
             assert item is not None
             lines: tuple[int, ...] = (line,)
+            call_lines: tuple[int, ...] = ()
             if isinstance(item, _Reply) and not item.api_error and item.message_id is not None:
                 if line not in groups:
                     continue  # a later line of a message already read
                 lines = tuple(groups[line])
-                item = merge_replies([r for n in lines if isinstance(r := tree.items[n][1].item, _Reply)])
+                parts = [(n, r) for n in lines if isinstance(r := tree.items[n][1].item, _Reply)]
+                item = merge_replies([r for _n, r in parts])
+                call_lines = tuple(n for n, r in parts for _c in r.calls)
             try:
-                reader.feed(item, lines)
+                reader.feed(item, lines, call_lines)
             except FieldError as exc:
                 lax.bad(line, str(exc))
             yield from reader.em.drain()

@@ -255,10 +255,10 @@ def _prompt(em: Emitter, had_calls: bool, text: str, lines: Sequence[int]) -> No
     em.new_turn(text, lines)
 
 
-def _reply(em: Emitter, had_calls: bool, text: str, calls: Sequence[ToolCall], lines: Sequence[int]) -> None:
+def _reply(em: Emitter, had_calls: bool, text: str, calls: Sequence[ToolCall], lines: Sequence[int], call_lines: Sequence[int] = ()) -> None:
     if em.phase is Phase.REPLIED:
         em.end_step(lines, _finish(had_calls))
-    em.reply(text, calls, lines)
+    em.reply(text, calls, lines, call_lines=call_lines)
 
 
 def _undo(em: Emitter, had_calls: bool, count: int, lines: Sequence[int]) -> None:
@@ -279,6 +279,7 @@ class _Reply:
     lines: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     calls: list[ToolCall] = field(default_factory=list)
+    call_lines: list[int] = field(default_factory=list)  # each call's own record
     message: bool = False
 
 
@@ -356,7 +357,9 @@ class _Reader:
                 _prompt(self.em, self.had_calls, text, (line,))
         elif kind in _CALL_ITEMS:
             call = _call(item)
-            self._open(line).calls.append(call)
+            reply = self._open(line)
+            reply.calls.append(call)
+            reply.call_lines.append(line)
         elif kind in _SILENT_OUTPUT:
             self._open(line)
             self.report.skip(_label("response_item", kind))
@@ -398,7 +401,7 @@ class _Reader:
         if reply is None or not (reply.message or reply.calls):
             return  # nothing but reasoning: no reply to send back
         try:
-            _reply(self.em, self.had_calls, "\n".join(reply.texts), reply.calls, reply.lines)
+            _reply(self.em, self.had_calls, "\n".join(reply.texts), reply.calls, reply.lines, reply.call_lines)
         except FieldError as exc:
             self.lax.bad(reply.lines[0], str(exc))
             return

@@ -231,6 +231,7 @@ class _Reply:
     texts: list[str] = field(default_factory=list)
     calls: list[ToolCall] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    call_lines: list[int] = field(default_factory=list)  # each call's tool.call record
 
     def empty(self) -> bool:
         return not self.texts and not self.calls
@@ -266,7 +267,7 @@ class _Reader:
         r = self.reply
         if not r.empty():
             self.start(r.lines[0])
-            self.em.reply("".join(r.texts), r.calls, r.lines)
+            self.em.reply("".join(r.texts), r.calls, r.lines, call_lines=r.call_lines)
         elif step_end and self.em.phase is Phase.STEP:
             self.em.reply("", (), r.lines)
         self.reply = _Reply()
@@ -382,6 +383,7 @@ class _Reader:
         if kind == "tool.call":
             self.reply.calls.append(ToolCall(id=get_str(event, "toolCallId"), name=get_str(event, "name"), args=args_text(event.get("args"))))
             self.reply.lines.append(line)
+            self.reply.call_lines.append(line)
             return
         if kind == "step.end":
             self.reply.lines = self.reply.lines or [line]

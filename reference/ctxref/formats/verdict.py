@@ -2,7 +2,8 @@
 
 The file is imported record by record and fed to the reference projector as
 it goes; nothing but the projector's own state (the current context, the ids
-in use) and 4 bytes per event (its original line) is kept.  Every repair the
+in use), 4 bytes per event (its original line) and, for a reply whose calls
+have records of their own, 8 bytes and 4 per call (:class:`CallLines`) is kept.  Every repair the
 projector makes is a *hazard*: a place where a naive projection of this log
 is not sendable, with the contract rule it would break and the original line.
 
@@ -13,6 +14,7 @@ calls still open there are hazards "at the end of the file".
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
@@ -59,20 +61,28 @@ class Hazard:
         return f"{where}: {self.what}"
 
 
-def describe(r: Repair, original: Callable[[int], int]) -> str:
-    """What a repair means for the file, in the file's own line numbers."""
+def describe(r: Repair, original: Callable[[int], int], call_line: Callable[[int, int], int] | None = None) -> str:
+    """What a repair means for the file, in the file's own line numbers.
+
+    ``call_line(canonical line, index)`` is the line of the record of a reply's
+    call (:class:`CallLines`); without it a call is placed on its reply's line.
+    """
     def at(line: int) -> str:
         return f"line {original(line)}" if original(line) else "the end of the file"
+
+    def declared() -> str:
+        line = call_line(r.refs[0], r.index) if call_line is not None and r.index >= 0 else original(r.refs[0])
+        return f"line {line}" if line else "the end of the file"
 
     kind = r.kind
     if kind is RepairKind.CALL_DROPPED:
         reason = r.detail.rsplit(": ", 1)[-1]
-        return f"call {r.call} (declared at {at(r.refs[0])}) has no result: {reason}; the policy leaves it out, a naive projection sends it unanswered"
+        return f"call {r.call} (declared at {declared()}) has no result: {reason}; the policy leaves it out, a naive projection sends it unanswered"
     if kind is RepairKind.LATE_DROPPED:
         return f"a result for {r.call} arrived after its call was closed or answered; the policy drops it, a naive projection sends it as a second answer"
     if kind is RepairKind.SYNTHETIC_RESULT:
         reason = r.detail.rsplit(": ", 1)[-1]
-        return f"call {r.call} (declared at {at(r.refs[0])}) has no result: {reason}; a naive projection sends it unanswered"
+        return f"call {r.call} (declared at {declared()}) has no result: {reason}; a naive projection sends it unanswered"
     if kind is RepairKind.INPUT_HELD:
         return f"user input arrived inside the exchange of {at(r.refs[1])}, between its calls and their results"
     if kind is RepairKind.EXCHANGE_KEPT_WHOLE:
@@ -92,6 +102,37 @@ def describe(r: Repair, original: Callable[[int], int]) -> str:
     return "a reply with nothing in it that can be sent"
 
 
+class CallLines:
+    """Where each call of a reply was declared, when that is not the reply's first line.
+
+    A format that writes each call as a record of its own (a Codex
+    ``function_call`` after a ``reasoning`` item, a Kimi ``tool.call`` after a
+    ``content.part``) gives each call its own line (:attr:`Sourced.calls`).
+    Only those replies are kept, 4 bytes per call and 8 per reply, so a log
+    whose calls sit on their reply's line costs nothing more than its
+    4 bytes per event.
+    """
+
+    def __init__(self) -> None:
+        self._events = array("I")  # canonical line of each reply kept, ascending
+        self._starts = array("I")  # where its calls begin in _lines
+        self._lines = array("I")
+
+    def add(self, canonical: int, lines: Sequence[int]) -> None:
+        self._events.append(canonical)
+        self._starts.append(len(self._lines))
+        self._lines.extend(lines)
+
+    def get(self, canonical: int, index: int) -> int | None:
+        """The original line of call ``index`` of the reply on canonical line ``canonical`` (None: its reply's line)."""
+        k = bisect_left(self._events, canonical)
+        if k == len(self._events) or self._events[k] != canonical:
+            return None
+        start = self._starts[k]
+        end = self._starts[k + 1] if k + 1 < len(self._starts) else len(self._lines)
+        return self._lines[start + index] if 0 <= index < end - start else None
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     path: str
@@ -108,18 +149,31 @@ def check_file(path: str, *, format: str | None = None, lenient: bool = False, p
     report = ImportReport(path=path)
     projector = Projector(track_fates=False, policy=policy)
     origins = array("I")
+    calls = CallLines()
     with open_input(path) as handle:
         name, events = stream(handle, report, format=format, lenient=lenient)
         for sourced in events:
             origins.append(sourced.line)
+            if sourced.calls:
+                calls.add(len(origins), sourced.calls)
             projector.feed(sourced.event)
 
     def original(line: int) -> int:
         return origins[line - 1] if 1 <= line <= len(origins) else 0
 
+    def call_line(line: int, index: int) -> int:
+        own = calls.get(line, index)
+        return own if own is not None else original(line)
+
+    def place(r: Repair) -> int:
+        """A repair about a call as it is declared (a reused id, a half call) is on the call's own record."""
+        if r.kind in (RepairKind.ID_RENAMED, RepairKind.HALF_CALL_DROPPED) and r.index >= 0:
+            return call_line(r.line, r.index)
+        return original(r.line)
+
     messages = tuple((m, original(line)) for m, line in projector.sourced_messages())
     projector.feed(Resume())  # as the runtime will resume it
-    hazards = tuple(Hazard(*REPAIR_RULES[r.kind], r, original(r.line), describe(r, original)) for r in projector.repairs)
+    hazards = tuple(Hazard(*REPAIR_RULES[r.kind], r, place(r), describe(r, original, call_line)) for r in projector.repairs)
     return Verdict(path, name, len(origins), hazards, messages, report)
 
 
