@@ -742,7 +742,7 @@ def test_example_details() -> None:
 
 def test_examples_readme_names_every_example() -> None:
     readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
-    for name in NAMES:
+    for name in (*NAMES, "sidechain-in-session", "agent-a3f91c2e", "compact-boundary"):
         assert f"`{name}.jsonl`" in readme
 
 
@@ -810,3 +810,53 @@ def test_each_call_has_the_line_of_its_tool_use_entry() -> None:
     assert reply.lines == (2, 3, 4) and reply.calls == (3, 4)
     (hazard,) = [h for h in check_file(str(EXAMPLES / "crash-mid-parallel.jsonl")).hazards if h.rule == "C5"]
     assert "toolu_01PytestRun8kQ (declared at line 3)" in hazard.what
+
+
+# ---------------------------------------------------------------------------
+# Sidechains and compact boundaries.
+# ---------------------------------------------------------------------------
+
+#: Example: (hazards, skipped kinds) of each.
+SIDE_EXAMPLES: dict[str, tuple[list[tuple[str, int]], dict[str, int]]] = {
+    "sidechain-in-session": ([], {"sidechain entry": 4}),
+    "agent-a3f91c2e": ([], {}),
+    "compact-boundary": ([], {"system microcompact_boundary": 1}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIDE_EXAMPLES))
+def test_sidechain_and_boundary_examples_check_and_round_trip(name: str) -> None:
+    from ctxref.formats.verdict import check_file
+
+    hazards, skipped = SIDE_EXAMPLES[name]
+    verdict = check_file(str(EXAMPLES / f"{name}.jsonl"))
+    assert verdict.format == "claude" and not verdict.report.unreadable
+    assert [(h.rule, h.line) for h in verdict.hazards] == hazards
+    assert dict(verdict.report.skipped) == skipped
+    imp = load(str(EXAMPLES / f"{name}.jsonl"))
+    assert load_text(export_text(imp.log, "claude"), format="claude").log == imp.log
+
+
+def test_a_subagents_entries_in_the_session_are_not_its_context() -> None:
+    """isSidechain entries (the subagent's prompt, call and result) are the subagent's, not the session's."""
+    imp = load(str(EXAMPLES / "sidechain-in-session.jsonl"))
+    assert sorted({line for s in imp.sources for line in s.lines}) == [1, 2, 3, 8, 9]
+    calls = [c.id for e in imp.log if isinstance(e, Assistant) for c in e.calls]
+    assert calls == ["toolu_01TaskExplore4Qz"]
+
+
+def test_a_subagents_own_file_is_read_on_its_own() -> None:
+    """In agent-<id>.jsonl every entry is a sidechain: the last one is the leaf."""
+    imp = load(str(EXAMPLES / "agent-a3f91c2e.jsonl"))
+    assert [type(e).__name__ for e in imp.log] == ["SessionMeta", "TurnPrompt", "StepBegin", "Assistant", "ToolResult", "StepEnd", "StepBegin", "Assistant"]
+    assert imp.log[1] == TurnPrompt(text="Find where discounts are applied in the cart.")
+
+
+def test_a_manual_compact_boundary_covers_everything_before_it() -> None:
+    imp = load(str(EXAMPLES / "compact-boundary.jsonl"))
+    (i,) = [i for i, e in enumerate(imp.log) if isinstance(e, Compaction)]
+    c = imp.log[i]
+    assert isinstance(c, Compaction) and imp.sources[i].lines == (6, 7)
+    assert c.summary.endswith("tests/test_cart.py::test_empty was added.")
+    assert imp.sources[c.upto - 1].line == 5  # the /compact command entry, reached through logicalParentUuid
+    assert isinstance(imp.log[c.upto - 1], Notification)
