@@ -689,3 +689,13 @@ def test_a_reused_id_is_placed_on_the_second_calls_own_record(tmp_path: Path) ->
     path.write_text("\n".join(lines) + "\n")
     (hazard,) = check_file(str(path)).hazards
     assert hazard.rule == "C3" and hazard.line == 7
+
+
+def test_a_finding_about_a_call_on_its_reply_is_placed_on_the_calls_record() -> None:
+    """Imported.call_origin: what the contract's findings (check --projector) are mapped with."""
+    imp = load(str(EXAMPLES / "crash-mid-parallel.jsonl"))
+    reply = 5  # canonical line of the assistant that declares call_pyt and call_ruf
+    assert isinstance(imp.log[reply - 1], Assistant)
+    assert imp.origin(reply) == 7
+    assert [imp.call_origin(reply, c) for c in ("call_pyt", "call_ruf", "other", None)] == [8, 9, 7, 7]
+    assert imp.call_origin(6, "call_pyt") == imp.origin(6)  # not an assistant: its own line

@@ -406,12 +406,12 @@ def _check_projector(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
         violations = check_session(imp.log, projector, policy=_policy(args), select=_selection(args), elsewhere=other)
     code = 1 if violations else 0
     if args.json:
-        findings = [_violation(v, imp.origin(v.line) if v.line else None) for v in violations]
+        findings = [_violation(v, imp.call_origin(v.line, v.call) if v.line else None) for v in violations]
         _emit_json(_check_doc(args, code, imp.format, "projector", imp.report, RULES, findings, None, None, projector=label, events=len(imp.log)), out)
         return code
     print(f"{_name(args.log)}: {imp.format}, {len(imp.log)} events, projector {label}, policy {_policy(args).name}", file=out)
 
-    _print_rules(violations, lambda v: _where(v, imp.origin), out, codes=[c for c in RULES if c in _selection(args).rules])
+    _print_rules(violations, lambda v: _where(v, lambda line: imp.call_origin(line, v.call)), out, codes=[c for c in RULES if c in _selection(args).rules])
     print("verdict: " + ("clean" if not violations else f"{len(violations)} violation(s)") + _skipped(imp.report), file=out)
     return code
 

@@ -20,7 +20,7 @@ from typing import IO
 from dataclasses import dataclass
 
 from ctxspec.errors import InvalidEvent, InvalidLog
-from ctxspec.events import Event
+from ctxspec.events import Assistant, Event
 
 from .base import EventFormat, FieldError, ImportReport, Lenience, Record, Sourced, open_input, read_records
 
@@ -42,6 +42,17 @@ class Imported:
         if 1 <= canonical_line <= len(self.sources):
             return self.sources[canonical_line - 1].line
         return 0
+
+    def call_origin(self, canonical_line: int, call: str | None) -> int:
+        """:meth:`origin`, but for a finding about call ``call`` on the reply
+        that declares it, the line of the call's own record."""
+        if call is not None and 1 <= canonical_line <= len(self.sources):
+            source = self.sources[canonical_line - 1]
+            if isinstance(source.event, Assistant):
+                for i, c in enumerate(source.event.calls):
+                    if c.id == call:
+                        return source.call_line(i)
+        return self.origin(canonical_line)
 
 
 def detect(first: Record) -> str | None:
