@@ -468,7 +468,7 @@ def _call(c: object) -> ToolCall:
 
 class KimiWireFormat:
     name: Final = "kimi-wire"
-    title: Final = "Kimi Code wire.jsonl (protocol 1.4/1.5)"
+    title: Final = "Kimi Code wire.jsonl (protocol 1.0 to 1.5)"
     id_keys: Final = frozenset({"toolCallId", "uuid", "parentUuid", "id"})
 
     def sniff(self, first: Record) -> bool:
