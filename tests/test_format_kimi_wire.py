@@ -384,8 +384,11 @@ def test_a_kimi_cli_wire_with_no_header_is_refused_too(tmp_path: Path) -> None:
 
 def test_the_context_beside_a_kimi_cli_wire_is_checked() -> None:
     from ctxref.formats import detect_format
+    from ctxref.formats.messages import check_messages_file
 
     assert detect_format(str(KIMI_CLI / "context.jsonl")) == "kimi-context"
+    loaded, violations = check_messages_file(str(KIMI_CLI / "context.jsonl"))
+    assert violations == [] and [m.role for m in loaded.messages] == ["system", "user", "assistant", "tool", "assistant"]
 
 
 def test_kimi_code_metadata_without_created_at_is_still_kimi_code() -> None:
