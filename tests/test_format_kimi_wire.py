@@ -406,3 +406,19 @@ def test_each_call_has_the_line_of_its_tool_call_record() -> None:
     assert "Shell:2 (declared at line 8)" in hazard.what
     whole = load(str(EXAMPLES / "protocol-1.0-turns.jsonl"))  # calls inside a message: on the message's line
     assert all(s.calls == () for s in whole.sources)
+
+
+def test_a_placeholder_prompt_is_not_a_message_of_kimis_history() -> None:
+    """compactedCount counts Kimi's own messages: the placeholder turn's prompt is not one."""
+    text = (EXAMPLES / "protocol-1.0-message-only.jsonl").read_text()
+    compaction = {"type": "context.apply_compaction", "summary": "the lexer tests pass", "compactedCount": 2, "tokensBefore": 0, "tokensAfter": 0}
+    imp = load_text(text + json.dumps(compaction) + "\n")
+    (c,) = [e for e in imp.log if isinstance(e, Compaction)]
+    assert imp.log[c.upto - 1] == TurnSteer(text="Run the lexer tests again.")  # the reply on line 2 and this message (no turn records: input in the one turn)
+
+
+def test_a_bad_reply_with_no_prompt_before_it_leaves_no_placeholder_behind() -> None:
+    meta = {"type": "metadata", "protocol_version": "1.0", "created_at": 1}
+    bad = {"type": "context.append_message", "message": {"role": "assistant", "content": "x", "toolCalls": [{"id": ""}]}}
+    imp = load_text("".join(json.dumps(r) + "\n" for r in (meta, bad, prompt("hi"))), lenient=True)
+    assert imp.log[1:] == (TurnPrompt(text="hi"),) and imp.report.notes == [] and len(imp.report.unreadable) == 1

@@ -165,10 +165,30 @@ def test_anthropic_export_refuses_what_it_cannot_hold() -> None:
         export_anthropic([AssistantMessage(calls=(ToolCall(id="a", name="Shell", args="ls"),))])
 
 
-def test_kimi_error_results_use_the_error_part() -> None:
+def test_kimi_error_results_use_kimi_clis_own_form() -> None:
+    """Kimi CLI 1.52 writes ``<system>ERROR: message</system>`` (one text part, dumped as a string)."""
     line = export_kimi_context([ToolMessage(call_id="a", content="boom", is_error=True)])
-    assert json.loads(line)["content"][0] == {"type": "text", "text": "<system>ERROR</system>"}
+    assert json.loads(line)["content"] == "<system>ERROR: boom</system>"
     assert load_messages_text(line, "kimi-context").messages == (ToolMessage(call_id="a", content="boom", is_error=True),)
+
+
+@pytest.mark.parametrize(
+    ("content", "text"),
+    [
+        ("<system>ERROR: no such file\nThis is an unexpected error.</system>", "no such file\nThis is an unexpected error."),  # 1.52, no output
+        ([{"type": "text", "text": "<system>ERROR: exit 1</system>"}, {"type": "text", "text": "stderr"}], "exit 1stderr"),  # 1.52, with output
+        ([{"type": "text", "text": "<system>ERROR</system>"}, {"type": "text", "text": "<system>boom</system>"}], "<system>boom</system>"),  # older builds
+    ],
+)
+def test_kimi_error_forms_are_read_as_errors(content: object, text: str) -> None:
+    line = json.dumps({"role": "tool", "content": content, "tool_call_id": "a"})
+    assert load_messages_text(line, "kimi-context").messages == (ToolMessage(call_id="a", content=text, is_error=True),)
+
+
+def test_kimi_non_error_system_text_is_no_error() -> None:
+    for content in ("<system>Tool output is empty.</system>", [{"type": "text", "text": "<system>ERROR</system>"}], "ERROR: x"):
+        line = json.dumps({"role": "tool", "content": content, "tool_call_id": "a"})
+        assert not load_messages_text(line, "kimi-context").messages[0].is_error  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------------------
@@ -181,6 +201,7 @@ EXPECTED: dict[str, tuple[str, set[tuple[str, int]], set[int]]] = {
     "kimi-context/crash-mid-parallel.jsonl": ("kimi-context", {("C1", 5)}, {5, 7}),
     "kimi-context/steer-during-parallel.jsonl": ("kimi-context", {("C1", 5)}, {7, 9}),
     "kimi-context/compaction-cut.jsonl": ("kimi-context", {("C2", 4)}, {4}),
+    "kimi-context/error-results.jsonl": ("kimi-context", {("C1", 8)}, {8}),  # both errors are Kimi CLI's own forms
     "requests/openai-todolist3.json": ("openai", {("C1", 13)}, {13}),
     "requests/openai-clean.json": ("openai", set(), set()),
     "requests/anthropic-todolist3.json": ("anthropic", {("C1", 10)}, {10}),

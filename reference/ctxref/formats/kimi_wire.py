@@ -247,12 +247,16 @@ class _Reader:
         self.system = ""
         self.mirrors: list[str] = []  # prompt/steer texts whose user message is still to come
         self.ready: list[Sourced] = []
+        self.placeholders: list[int] = []  # canonical lines of prompts Kimi's history does not have
 
     def take(self) -> list[Sourced]:
         """The events emitted so far, with Kimi's history kept up to date."""
         events = self.em.drain()
         first = self.em.count - len(events) + 1
         for i, s in enumerate(events):
+            if self.placeholders and self.placeholders[0] == first + i:
+                self.placeholders.pop(0)
+                continue  # not a message of Kimi's history: compactedCount and undo do not count it
             self.history.feed(s.event, first + i)
         self.ready.extend(events)
         out, self.ready = self.ready, []
@@ -341,6 +345,7 @@ class _Reader:
         needs a turn: one is started with a placeholder prompt, and noted."""
         if self.em.phase is Phase.IDLE:
             self.em.emit(TurnPrompt(text=NO_PROMPT), (line,))
+            self.placeholders.append(self.em.count)
             self.report.notes.append(
                 Skipped(line, f"a model reply with no user message before it (Kimi Code keeps it as it is); read as a turn whose prompt is the placeholder {NO_PROMPT!r}, which Kimi Code does not send")
             )
@@ -479,12 +484,14 @@ class KimiWireFormat:
         last = 0
         for rec in records:
             last = rec.line
-            mark, reply = reader.em.mark(), reader.reply
+            mark, reply, notes = reader.em.mark(), reader.reply, len(report.notes)
             try:
                 reader.record(rec)
             except (FieldError, InvalidEvent) as exc:  # a field an event cannot hold, e.g. an empty id
                 reader.em.rollback(mark)  # a half-read record leaves nothing behind
                 reader.reply = reply
+                del report.notes[notes:]
+                reader.placeholders = [p for p in reader.placeholders if p <= reader.em.count]
                 lax.bad(rec.line, f"{rec.obj.get('type', 'record')}: {exc}")
                 continue
             yield from reader.take()

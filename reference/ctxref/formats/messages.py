@@ -45,6 +45,7 @@ from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessa
 
 from . import base as _base
 from .base import JSON, FieldError, ImportReport, Lenience, Skipped, dumps, get_bool, get_int, get_list, get_str, open_input, read_records
+from .loadable import fix_kimi_context
 
 #: Names of the message-list formats.
 MESSAGE_FORMATS: Final[tuple[str, ...]] = ("kimi-context", "openai", "anthropic")
@@ -52,8 +53,14 @@ MESSAGE_FORMATS: Final[tuple[str, ...]] = ("kimi-context", "openai", "anthropic"
 #: How adjacent Kimi CLI user messages are joined into the one message sent.
 MERGE_SEPARATOR: Final = "\n\n"
 
-#: The first text part of a Kimi CLI tool message that reports an error.
+#: The first text part of an error result in older Kimi CLI builds (``soul/message.py`` at
+#: 1c9d18c7: ``[<system>ERROR</system>, <system>message</system>, output]``).  Read, not written.
 KIMI_ERROR_MARK: Final = "<system>ERROR</system>"
+
+#: How Kimi CLI 1.52 writes an error result: one text part ``<system>ERROR: message</system>``
+#: (then the output's parts, if any).  A lone text part is dumped as a plain string.
+KIMI_ERROR_FORM: Final = "<system>ERROR: {}</system>"
+_KIMI_ERROR_RE: Final = re.compile(r"<system>ERROR: (.*)</system>", re.DOTALL)
 
 #: The text of a result that repair adds for a call nobody answered (rule C5
 #: recognises the reason by the words "never answered" and "no result").
@@ -325,11 +332,29 @@ def _kimi_message(obj: Mapping[str, object], role: str) -> Message:
         return AssistantMessage(text=_parts_text(content, _KIMI_MEDIA, ("think",)), calls=_function_calls(obj))
     if role == "tool":
         call_id = get_str(obj, "tool_call_id")
-        is_error = False
-        if isinstance(content, list) and len(content) >= 2 and isinstance(content[0], dict) and content[0].get("type") == "text" and content[0].get("text") == KIMI_ERROR_MARK:
-            is_error, content = True, content[1:]
-        return ToolMessage(call_id=call_id, content=_parts_text(content, _KIMI_MEDIA, ("think",)), is_error=is_error)
+        is_error, head = _kimi_error(content)
+        if is_error:
+            assert isinstance(content, (str, list))
+            content = content[1:] if isinstance(content, list) else []
+        return ToolMessage(call_id=call_id, content=head + _parts_text(content, _KIMI_MEDIA, ("think",)), is_error=is_error)
     raise FieldError(f"unknown role {role!r}")
+
+
+def _kimi_error(content: object) -> tuple[bool, str]:
+    """Whether a Kimi CLI tool message's content is in an error form, and the text its mark part holds.
+
+    Kimi CLI 1.52: a first text part (or the whole string) ``<system>ERROR: message</system>``,
+    whose message is kept; older builds: a first part ``<system>ERROR</system>`` of two or more,
+    which is not part of the content.
+    """
+    first = content[0] if isinstance(content, list) and content else content
+    text = first.get("text") if isinstance(first, dict) and first.get("type") == "text" else first
+    if not isinstance(text, str):
+        return False, ""
+    if text == KIMI_ERROR_MARK and isinstance(content, list) and len(content) >= 2:
+        return True, ""
+    match = _KIMI_ERROR_RE.fullmatch(text)
+    return (True, match.group(1)) if match else (False, "")
 
 
 def _load_kimi(handle: IO[bytes], report: ImportReport, lenient: bool) -> LoadedMessages:
@@ -661,6 +686,9 @@ def check_loaded(loaded: LoadedMessages) -> list[Violation]:
         text = v.message
         if v.index is not None and v.rule == "C1":
             j = min(v.index, len(msgs)) - 1
+            here = msgs[v.index] if v.index < len(msgs) else None
+            if isinstance(here, AssistantMessage) and any(f"call {c.id!r}" in v.message for c in here.calls):
+                j = v.index  # the call's own message is the last one sent: its block is empty
             while j >= 0 and not (isinstance(msgs[j], AssistantMessage) and msgs[j].calls):  # type: ignore[union-attr]
                 j -= 1
             if j >= 0:
@@ -768,20 +796,33 @@ def repair_messages_file(path: str, format: str | None = None, *, lenient: bool 
     message).  The input file is not modified.  With no change, ``new_text``
     is the input unchanged, so repairing a repaired file changes nothing.
     """
-    loaded = load_messages(path, format, lenient=lenient)
+    if format is None:
+        format = sniff_messages(path)
+    if format != "kimi-context":
+        loaded = load_messages(path, format, lenient=lenient)
+        with open_input(path) as handle:
+            return _repair(loaded, handle.read())
     with open_input(path) as handle:
         data = handle.read()
-    return _repair(loaded, data)
+    return _repair_kimi_data(data, lenient, path)
 
 
 def repair_messages_text(text: str, format: str, *, lenient: bool = False, path: str = "<text>") -> tuple[str, list[str], list[Violation]]:
     """:func:`repair_messages_file` over text held in memory."""
+    if format == "kimi-context":
+        return _repair_kimi_data(text.encode("utf-8"), lenient, path)
     return _repair(load_messages_text(text, format, lenient=lenient, path=path), text.encode("utf-8"))
 
 
-def _repair(loaded: LoadedMessages, data: bytes) -> tuple[str, list[str], list[Violation]]:
+def _repair_kimi_data(data: bytes, lenient: bool, path: str) -> tuple[str, list[str], list[Violation]]:
+    """First the lines Kimi CLI's own restore refuses are made loadable (line for line), then the rest."""
+    data, fixes = fix_kimi_context(data)
+    return _repair(_load(io.BytesIO(data), "kimi-context", ImportReport(path=path), lenient), data, fixes)
+
+
+def _repair(loaded: LoadedMessages, data: bytes, fixes: Sequence[tuple[int, str]] = ()) -> tuple[str, list[str], list[Violation]]:
     if loaded.format == "kimi-context":
-        text, changes = _repair_kimi(loaded, data)
+        text, changes = _repair_kimi(loaded, data, fixes)
     else:
         text, changes = _repair_document(loaded, data.removeprefix(_base.BOM).decode("utf-8"))
     if not text.strip():  # every line removed: an empty context.jsonl is a fresh session
@@ -795,14 +836,15 @@ def _kimi_line(message: Message) -> str:
 
 
 def _synthetic_kimi(call_id: str) -> str:
-    return dumps({"role": "tool", "content": [{"type": "text", "text": KIMI_ERROR_MARK}, {"type": "text", "text": f"<system>{SYNTHETIC_TEXT}</system>"}], "tool_call_id": call_id}) + "\n"
+    """A closing result as Kimi CLI 1.52 writes an error result with no output."""
+    return dumps({"role": "tool", "content": KIMI_ERROR_FORM.format(SYNTHETIC_TEXT), "tool_call_id": call_id}) + "\n"
 
 
-def _repair_kimi(loaded: LoadedMessages, data: bytes) -> tuple[str, list[str]]:
+def _repair_kimi(loaded: LoadedMessages, data: bytes, fixes: Sequence[tuple[int, str]]) -> tuple[str, list[str]]:
     assert isinstance(loaded.source, KimiSource)
     records = loaded.source.records
     plan = _plan(loaded.messages)
-    changes = _plan_changes(loaded, plan, "tool message")
+    changes = _plan_changes(loaded, plan, "tool message") + list(fixes)
     physical = data.split(b"\n")
     raw_lines = [p + b"\n" for p in physical[:-1]] + ([physical[-1]] if physical[-1] else [])
     line_of = {k: loaded.origins[k].line for k in range(len(loaded.messages))}
@@ -945,7 +987,7 @@ def _kimi_dump(m: Message) -> JSON:
     if isinstance(m, ToolMessage):
         content: object = m.content if m.content else []
         if m.is_error:
-            content = [{"type": "text", "text": KIMI_ERROR_MARK}, {"type": "text", "text": m.content}]
+            content = KIMI_ERROR_FORM.format(m.content)
         return {"role": "tool", "content": content, "tool_call_id": m.call_id}
     out: JSON = {"role": m.role, "content": m.text if m.text else []}
     if isinstance(m, AssistantMessage) and m.calls:
@@ -959,8 +1001,7 @@ def export_kimi_context(messages: Sequence[Message]) -> str:
 
     Adjacent user messages are written as separate lines (Kimi CLI sends them
     as one).  ``synthetic`` has no field in this format and is not written;
-    ``is_error`` is written as Kimi CLI does, a first text part
-    ``<system>ERROR</system>``.
+    ``is_error`` is written as Kimi CLI 1.52 does, ``<system>ERROR: text</system>``.
     """
     out: list[str] = []
     rest: Sequence[Message] = messages
@@ -1084,6 +1125,7 @@ def export_messages(messages: Sequence[Message], format: str) -> str:
 __all__ = [
     "MESSAGE_FORMATS",
     "MERGE_SEPARATOR",
+    "KIMI_ERROR_FORM",
     "KIMI_ERROR_MARK",
     "SYNTHETIC_TEXT",
     "DocumentSource",
