@@ -258,6 +258,7 @@ def _judge(path: str, runtime: str | None) -> Result | Skipped:
     ask_format = runtime is None
     runtime = runtime or FORMAT_RUNTIMES.get(fmt, fmt)
     refusals = _load_refusals()
+    refused: list[_Refusal] = []
     try:
         refused = list(refusals(path, fmt)) if refusals is not None else []
         if fmt in MESSAGE_FORMATS:
