@@ -367,6 +367,7 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     from ctxspec.contract import MESSAGE_RULES
     from ctxspec.messages import to_openai
 
+    from .formats.loadable import MODELLED, refusals
     from .formats.messages import check_messages_file
 
     if args.projector or args.projector_cmd or args.request:
@@ -375,16 +376,25 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     runtime_skips = fmt == "kimi-context"
     loaded, violations = check_messages_file(args.log, fmt, lenient=args.lenient or runtime_skips)
     violations = _selection(args).keep(violations)
-    code = 1 if violations else 0
+    refused = refusals(args.log, fmt)  # lines the runtime's own loader stops at: the session cannot be resumed
+    code = 1 if violations or refused else 0
     if args.json:
         findings = [_violation(v) for v in violations]
         projection = [{"line": line, "message": to_openai(m)} for m, line in zip(loaded.messages, loaded.lines)]
-        _emit_json(_check_doc(args, code, fmt, "messages", loaded.report, MESSAGE_RULES, findings, projection, None, messages=len(loaded.messages)), out)
+        doc = _check_doc(args, code, fmt, "messages", loaded.report, MESSAGE_RULES, findings, projection, None, messages=len(loaded.messages), refusals=[{"line": r.line, "why": r.why} for r in refused])
+        if refused:
+            doc["verdict"] = "unloadable"
+        _emit_json(doc, out)
         return code
     print(f"{_name(args.log)}: {fmt}, {len(loaded.messages)} messages as the runtime sends them ({loaded.report.summary()})", file=out)
     if runtime_skips and loaded.report.unreadable:
         print("  Kimi CLI skips unreadable lines when it loads this file; so does this verdict", file=out)
     _print_report(loaded.report, out)
+    if fmt in MODELLED:
+        print(f"will {MODELLED[fmt]} load it? (its own loader, before any request)", file=out)
+        print("  yes" if not refused else f"  no: {len(refused)} line(s) stop it (below: what it would send without them)", file=out)
+        for r in refused:
+            print(f"    - line {r.line}: {r.why}", file=out)
     if not args.brief:
         for i, (m, line) in enumerate(zip(loaded.messages, loaded.lines)):
             print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
@@ -392,6 +402,8 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
 
     _print_rules(violations, lambda v: _where(v, lambda line: line), out, codes=[c for c in MESSAGE_RULES if c in _selection(args).rules])
     accepted = "the provider would accept it" if not violations else f"the provider would reject it: {len(violations)} violation(s)"
+    if refused:
+        accepted = f"unloadable: {MODELLED[fmt]} cannot resume this session ({len(refused)} line(s) stop its loader; ctxcontract repair fixes them); without those lines, " + accepted
     print("verdict: " + accepted + ("" if runtime_skips else _skipped(loaded.report)), file=out)
     return code
 
@@ -491,7 +503,8 @@ def _repair_into(args: argparse.Namespace, fmt: str, sink: BinaryIO) -> tuple[li
     from .formats.repair import repair_stream
 
     if fmt in MESSAGE_FORMATS:
-        text, changes, remaining_v = repair_messages_file(args.log, fmt, lenient=args.lenient)
+        # as check judges it: Kimi CLI skips the lines it cannot read, so repair removes them
+        text, changes, remaining_v = repair_messages_file(args.log, fmt, lenient=args.lenient or fmt == "kimi-context")
         sink.write(text.encode("utf-8", "surrogateescape"))
         sink.flush()
         return [_split_change(c) for c in changes], [str(v) for v in remaining_v]
