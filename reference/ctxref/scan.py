@@ -61,7 +61,6 @@ class Runtime:
     env: str  # the variable the runtime itself reads for its home folder
     default: str  # under the user's home folder
     patterns: tuple[str, ...]  # glob patterns under the home folder, one per session-file layout
-    skip_prefix: str = ""  # file names starting with this are not sessions (sub-agent transcripts)
 
 
 #: Each runtime's default folder and layout (docs/cli.md gives the source of each).
@@ -69,7 +68,7 @@ RUNTIMES: Final[tuple[Runtime, ...]] = (
     Runtime("Kimi Code", "KIMI_CODE_HOME", ".kimi-code", ("sessions/*/*/agents/*/wire.jsonl",)),
     Runtime("Kimi CLI", "KIMI_SHARE_DIR", ".kimi", ("sessions/*/*/context.jsonl", "sessions/*/*.jsonl")),
     Runtime("Codex", "CODEX_HOME", ".codex", ("sessions/*/*/*/rollout-*.jsonl", "archived_sessions/rollout-*.jsonl")),
-    Runtime("Claude Code", "CLAUDE_CONFIG_DIR", ".claude", ("projects/*/*.jsonl",), skip_prefix="agent-"),
+    Runtime("Claude Code", "CLAUDE_CONFIG_DIR", ".claude", ("projects/*/*.jsonl", "projects/*/*/subagents/agent-*.jsonl")),
 )
 
 
@@ -141,10 +140,7 @@ def runtime_files(rt: Runtime, root: str) -> list[str]:
     """The session files of ``rt`` under its home folder ``root``, sorted."""
     found: set[str] = set()
     for pattern in rt.patterns:
-        for path in glob.glob(os.path.join(glob.escape(root), pattern)):
-            name = os.path.basename(path)
-            if os.path.isfile(path) and not (rt.skip_prefix and name.startswith(rt.skip_prefix)):
-                found.add(path)
+        found.update(path for path in glob.glob(os.path.join(glob.escape(root), pattern)) if os.path.isfile(path))
     return sorted(found)
 
 
