@@ -390,13 +390,20 @@ def _finding_json(f: Finding | None) -> dict[str, object] | None:
     return None if f is None else {"rule": f.rule, "level": f.level, "line": f.line, "message": f.message}
 
 
+def cores() -> int:
+    """The cores this process may run on (a container's or ``taskset``'s limit, not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     from .cli import _doc, _emit_json, _fail, _progress_bar
 
     missing = [d for d in args.folders if not os.path.exists(d)]
     if missing:
         _fail(f"{missing[0]}: no such file or folder")
-    workers = args.workers or os.cpu_count() or 1
+    workers = args.workers or cores()
     roots, tasks = tasks_for(args.folders)
     progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.json and tasks else None
     started = time.perf_counter()
