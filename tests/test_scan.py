@@ -10,10 +10,13 @@ import io
 import json
 import os
 import pty
+import re
 import select
+import signal
 import subprocess
 import shlex
 import sys
+import time
 import types
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -318,3 +321,48 @@ def test_the_repair_command_makes_an_unloadable_file_loadable(home: Home) -> Non
     assert main(shlex.split(f["repair"])[1:], out=io.StringIO()) == 0
     _, again = scan_json("--workers", "1")
     assert statuses(again)[path][1] != "unloadable"
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_stops_every_worker_in_one_line(tmp_path: Path, sig: int, code: int, word: str) -> None:
+    """Many hard links to one session, so the scan is still running when the signal comes (the progress bar says when)."""
+    one = put(tmp_path / "one.jsonl", (EXAMPLES / "codex" / "crash-mid-parallel.jsonl").read_text(encoding="utf-8"))
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(4000):
+        os.link(one, folder / f"rollout-{i:05d}.jsonl")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "spec"), str(ROOT / "reference")])}
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "ctxcontract", "scan", str(folder), "--workers", "2"], stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    screen = b""
+    while not re.search(rb"\] [1-9][0-9,]*/4,000 sessions", screen):  # some files judged, not all
+        ready, _, _ = select.select([master], [], [], 60)
+        assert ready, screen
+        screen += os.read(master, 4096)
+    proc.send_signal(sig)
+    rest = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        rest += chunk
+    proc.communicate(timeout=60)
+    os.close(master)
+    text = rest.decode(errors="replace")
+    assert proc.returncode == code and text.rstrip().endswith(f"ctxcontract: {word}") and "Traceback" not in text, text
+    time.sleep(0.2)
+    left = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and str(folder).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                left.append(pid)
+        except OSError:
+            pass
+    assert left == []  # no worker outlives the scan
