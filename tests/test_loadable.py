@@ -15,7 +15,7 @@ import pytest
 
 from ctxref.cli import main
 from ctxref.formats.loadable import KOSONG_PART_TYPES, MODELLED, fix_kimi_context, kimi_refusal, refusals
-from ctxref.formats.messages import check_messages_file, repair_messages_file
+from ctxref.formats.messages import check_messages_file, repair_messages_file, repair_messages_text
 
 ROOT = Path(__file__).parent.parent
 UNLOADABLE = ROOT / "examples" / "kimi-context" / "unloadable"
@@ -114,3 +114,9 @@ def test_strict_repair_reads_a_refused_line_once_it_is_fixed() -> None:
         check_messages_file(str(UNLOADABLE / "image-part.jsonl"), "kimi-context")
     text, changes, remaining = repair_messages_file(str(UNLOADABLE / "image-part.jsonl"), "kimi-context")
     assert changes[0].startswith("line 3: Kimi CLI 1.52.0 could not load it") and remaining == []
+
+
+def test_a_boolean_checkpoint_id_is_read_as_kimi_cli_reads_it() -> None:
+    """``isinstance(True, int)``: Kimi CLI counts the checkpoint, so repair must not remove the line."""
+    text = '{"role": "_checkpoint", "id": true}\n{"role":"user","content":"go"}\n'
+    assert repair_messages_text(text, "kimi-context", lenient=True) == (text, [], [])

@@ -44,7 +44,7 @@ from ctxspec.events import ToolCall
 from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 
 from . import base as _base
-from .base import JSON, FieldError, ImportReport, Lenience, Skipped, dumps, get_bool, get_int, get_list, get_str, open_input, read_records
+from .base import JSON, FieldError, ImportReport, Lenience, Skipped, dumps, get_bool, get_list, get_str, open_input, read_records
 from .loadable import fix_kimi_context
 
 #: Names of the message-list formats.
@@ -340,6 +340,12 @@ def _kimi_message(obj: Mapping[str, object], role: str) -> Message:
     raise FieldError(f"unknown role {role!r}")
 
 
+def _kimi_int(obj: Mapping[str, object], key: str) -> None:
+    """Kimi CLI checks ``isinstance(value, int)``, which a JSON ``true`` passes (it is read as 1)."""
+    if not isinstance(obj.get(key), int):
+        raise FieldError(f"field {key!r}: expected an integer, got {_base._jtype(obj.get(key))}")
+
+
 def _kimi_error(content: object) -> tuple[bool, str]:
     """Whether a Kimi CLI tool message's content is in an error form, and the text its mark part holds.
 
@@ -368,11 +374,11 @@ def _load_kimi(handle: IO[bytes], report: ImportReport, lenient: bool) -> Loaded
                 system = (get_str(rec.obj, "content"), rec.line, len(records))
                 records.append(KimiRecord(rec.line, role))
             elif role == "_checkpoint":
-                get_int(rec.obj, "id")
+                _kimi_int(rec.obj, "id")
                 report.skip(role)
                 records.append(KimiRecord(rec.line, role))
             elif role == "_usage":
-                get_int(rec.obj, "token_count")
+                _kimi_int(rec.obj, "token_count")
                 report.skip(role)
                 records.append(KimiRecord(rec.line, role))
             else:
