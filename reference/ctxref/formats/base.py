@@ -430,8 +430,9 @@ class Emitter:
             self.phase = target
         self._started = True
         self.count += 1
-        first = lines[0] if lines else 0
-        own = tuple(calls) if any(line != first for line in calls) else ()
+        own: tuple[int, ...] = ()
+        if calls and (not lines or any(line != lines[0] for line in calls)):
+            own = tuple(calls)
         self._out.append(Sourced(event, tuple(lines), native, own))
 
     @property

@@ -278,7 +278,7 @@ class _Reader:
 
     def record(self, rec: Record) -> None:
         obj = rec.obj
-        if is_kimi_cli_wire(obj):
+        if "type" not in obj and is_kimi_cli_wire(obj):
             raise kimi_cli_wire_error(self.report.path, rec.line)
         kind = get_str(obj, "type")
         line = (rec.line,)
