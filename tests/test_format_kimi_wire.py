@@ -422,3 +422,12 @@ def test_a_bad_reply_with_no_prompt_before_it_leaves_no_placeholder_behind() -> 
     bad = {"type": "context.append_message", "message": {"role": "assistant", "content": "x", "toolCalls": [{"id": ""}]}}
     imp = load_text("".join(json.dumps(r) + "\n" for r in (meta, bad, prompt("hi"))), lenient=True)
     assert imp.log[1:] == (TurnPrompt(text="hi"),) and imp.report.notes == [] and len(imp.report.unreadable) == 1
+
+
+def test_detection_alone_tells_a_kimi_cli_wire_from_a_kimi_code_one() -> None:
+    from ctxref.formats import detect_format
+
+    with pytest.raises(InvalidLog, match="Kimi CLI wire.jsonl") as err:
+        detect_format(str(KIMI_CLI / "wire.jsonl"))
+    assert err.value.line == 2
+    assert detect_format(str(EXAMPLES / "protocol-1.0-message-only.jsonl")) == "kimi-wire"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from itertools import chain
 from typing import IO
 from dataclasses import dataclass
 
@@ -67,7 +68,8 @@ def stream(handle: IO[bytes], report: ImportReport, *, format: str | None = None
     """Detect (unless ``format`` is given) and import lazily: ``(format, events)``.
 
     Memory stays bounded by the longest line: nothing is read ahead beyond
-    the first record.
+    the first record (the second, for a Kimi Code header, which the legacy
+    Kimi CLI's UI log shares: its records tell the two apart).
     """
     lax = Lenience(report, lenient)
     records = read_records(handle, report, lenient=lenient)
@@ -92,13 +94,20 @@ def stream(handle: IO[bytes], report: ImportReport, *, format: str | None = None
     fmt = EVENT_FORMATS.get(format)
     if fmt is None:
         raise InvalidLog(f"unknown event format {format!r}", path=report.path)
+    ahead: list[Record] = []
+    if format == "kimi-wire":
+        from .kimi_wire import is_kimi_cli_wire, kimi_cli_wire_error
+
+        ahead = [rec for rec in (next(records, None),) if rec is not None]
+        if ahead and is_kimi_cli_wire(ahead[0].obj):
+            raise kimi_cli_wire_error(report.path, ahead[0].line)
 
     at = first.line
 
     def all_records() -> Iterator[Record]:
         nonlocal at
         yield first
-        for rec in records:
+        for rec in chain(ahead, records):
             at = rec.line
             yield rec
 
