@@ -7,6 +7,7 @@ here it is checked fast, in process, line by line and through the CLI.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 import json
 from pathlib import Path
 
@@ -63,8 +64,8 @@ def test_lines_kimi_cli_skips_are_no_refusals() -> None:
 def test_other_formats_have_no_model_yet(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_text('{"role":"user","content":[{"type":"image"}]}\n')
-    assert refusals(str(path), "kimi-context") and refusals(str(path), "codex") == []
-    assert set(MODELLED) == {"kimi-context"}
+    assert refusals(str(path), "kimi-context") and refusals(str(path), "claude") == refusals(str(path), "openai") == []
+    assert set(MODELLED) == {"kimi-context", "kimi-wire", "codex"}
 
 
 @pytest.mark.parametrize("name", ["image-part.jsonl", "audio-part.jsonl", "no-content.jsonl"])
@@ -120,3 +121,81 @@ def test_a_boolean_checkpoint_id_is_read_as_kimi_cli_reads_it() -> None:
     """``isinstance(True, int)``: Kimi CLI counts the checkpoint, so repair must not remove the line."""
     text = '{"role": "_checkpoint", "id": true}\n{"role":"user","content":"go"}\n'
     assert repair_messages_text(text, "kimi-context", lenient=True) == (text, [], [])
+
+
+# -- Kimi Code wire.jsonl and Codex rollouts: the loaders read in their source ----------------------
+
+WIRE = ROOT / "examples" / "kimi-wire" / "todolist3.jsonl"
+ROLLOUT = ROOT / "examples" / "codex" / "todolist3.jsonl"
+
+
+def _wire(tmp_path: Path, edit: Callable[[list[bytes]], list[bytes]], *, ended: bool = True) -> str:
+    lines = edit(WIRE.read_bytes().splitlines())
+    path = tmp_path / "wire.jsonl"
+    path.write_bytes(b"\n".join(lines) + (b"\n" if ended else b""))
+    return str(path)
+
+
+def _loop(event: dict[str, object]) -> bytes:
+    return json.dumps({"type": "context.append_loop_event", "event": event}).encode()
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "words"),
+    [
+        (lambda ls: ls[:3] + [b'{"type":"turn.prompt",'] + ls[3:], 4, "corrupted line 4"),
+        (lambda ls: ls[:3] + [b"   "] + ls[3:], 4, "corrupted line 4"),  # JSON.parse("   ") throws
+        (lambda ls: ls + [b'{"type":"usage.record","usage":NaN}'], 0, "corrupted line"),  # a last line with its newline
+        (lambda ls: ls[1:], 1, "expected metadata as the first record"),
+        (lambda ls: [b"\xef\xbb\xbf" + ls[0]] + ls[1:], 1, "corrupted line 1"),  # a byte order mark (Node keeps it)
+        (lambda ls: ls + [_loop({"type": "tool.call", "stepUuid": "s1", "toolCallId": "x", "name": "Shell"})], 0, "unknown step_uuid"),  # s1 has ended
+        (lambda ls: ls[:6] + [b'{"type":"context.clear"}'] + ls[6:], 8, "Received content_part for unknown step_uuid"),
+        (lambda ls: ls + [_loop({"type": "tool.result", "toolCallId": "x"})], 0, "no result object"),
+        (lambda ls: ls + [b'{"type":"context.append_message"}'], 0, "no message object"),
+    ],
+)
+def test_kimi_code_refuses(edit: Callable[[list[bytes]], list[bytes]], line: int, words: str, tmp_path: Path) -> None:
+    path = _wire(tmp_path, edit)
+    refused = refusals(path, "kimi-wire")
+    total = len(Path(path).read_bytes().splitlines())
+    assert [r.line for r in refused] == [line or total] and words in refused[0].why, refused
+
+
+def test_kimi_code_forgives_a_torn_last_line_and_unknown_records(tmp_path: Path) -> None:
+    assert refusals(str(WIRE), "kimi-wire") == []
+    assert refusals(_wire(tmp_path, lambda ls: ls + [b'{"type":"context.append_mess'], ended=False), "kimi-wire") == []
+    assert refusals(_wire(tmp_path, lambda ls: ls + [b'{"type":"goal.someday"}', b"", b"[1]"]), "kimi-wire") == []
+
+
+def test_codex_refuses(tmp_path: Path) -> None:
+    lines = ROLLOUT.read_bytes().splitlines(keepends=True)
+    assert refusals(str(ROLLOUT), "codex") == []
+    cases = {
+        "not-utf8": (lines[:2] + [lines[2].replace(b'"', b'"\xff', 1)] + lines[3:], 3, "valid UTF-8"),
+        "no-meta": (lines[1:], 1, "failed to parse thread ID"),
+        "bad-id": ([lines[0].replace(b'"id":"', b'"id":"x', 1)] + lines[1:], 1, "failed to parse thread ID"),
+        "blank": ([b"\n", b"  \n"], 1, "empty session file"),
+    }
+    for name, (body, line, words) in cases.items():
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(b"".join(body))
+        refused = refusals(str(path), "codex")
+        assert [r.line for r in refused] == [line] and words in refused[0].why, (name, refused)
+    # a line it cannot read is skipped, not a refusal
+    path = tmp_path / "skipped.jsonl"
+    path.write_bytes(b"".join(lines[:3] + [b"not json\n", b'{"type":"future_kind"}\n'] + lines[3:]))
+    assert refusals(str(path), "codex") == []
+
+
+def test_check_reports_an_event_log_its_runtime_cannot_load(tmp_path: Path) -> None:
+    """A corrupted line in the middle: Kimi Code throws there; --lenient judges the rest, and repair drops it."""
+    path = _wire(tmp_path, lambda ls: ls[:3] + [b'{"type":"turn.prompt",'] + ls[3:])
+    code, text = run("check", path, "--brief", "--lenient")
+    assert code == 1 and "will Kimi Code load it?" in text and "line 4: Kimi Code throws 'wire.jsonl: corrupted line 4'" in text
+    assert text.splitlines()[-1].startswith("verdict: unloadable: Kimi Code cannot resume this session")
+    code, out = run("check", path, "--json", "--lenient")
+    doc = json.loads(out)
+    VALIDATOR.validate(doc)
+    assert (code, doc["exit_code"], doc["verdict"], [r["line"] for r in doc["refusals"]]) == (1, 1, "unloadable", [4])
+    assert run("repair", path, "--lenient", "-o", str(tmp_path / "fixed.jsonl"))[0] == 0
+    assert refusals(str(tmp_path / "fixed.jsonl"), "kimi-wire") == []

@@ -39,6 +39,7 @@ from .output import Terminated
 
 if TYPE_CHECKING:  # the commands import what they run, so that each starts fast
     from ctxref.formats.base import ImportReport
+    from ctxref.formats.loadable import Refusal
     from ctxref.formats.verdict import Verdict
     from ctxref.mutants import Mutant
     from ctxspec.contract import Selection, Violation
@@ -254,6 +255,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     from ctxspec.contract import Violation
     from ctxspec.messages import to_openai
 
+    from .formats.loadable import refusals
     from .formats.messages import MESSAGE_FORMATS
     from .formats.verdict import check_file
 
@@ -265,7 +267,8 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     verdict = check_file(args.log, format=fmt, lenient=args.lenient, policy=_policy(args))
     select = _selection(args)
     hazards = tuple(h for h in verdict.hazards if h.rule in select.rules and h.level.at_least(select.fail_on))
-    code = 1 if hazards else 0
+    refused = refusals(args.log, verdict.format)  # lines the runtime's own loader stops at
+    code = 1 if hazards or refused else 0
     request: dict[str, object] | None = None
     if args.request:
         request, request_code = _diff_request(args.request, verdict)
@@ -273,10 +276,14 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         findings = [_finding(h.rule, h.what, line=h.line or None, level=h.level.value) for h in hazards]
         projection = [{"line": line or None, "message": to_openai(m)} for m, line in verdict.messages]
-        _emit_json(_check_doc(args, code, verdict.format, "events", verdict.report, RULES, findings, projection, request, events=verdict.events), out)
+        doc = _check_doc(args, code, verdict.format, "events", verdict.report, RULES, findings, projection, request, events=verdict.events, refusals=[{"line": r.line, "why": r.why} for r in refused])
+        if refused:
+            doc["verdict"] = "unloadable"
+        _emit_json(doc, out)
         return code
     print(f"{_name(args.log)}: {verdict.format}, {verdict.events} events ({verdict.report.summary()})", file=out)
     _print_report(verdict.report, out)
+    _print_loadable(verdict.format, refused, out)
     if not args.brief:
         print(f"projection at the end of the file ({len(verdict.messages)} messages; line = where it comes from):", file=out)
         for i, (m, line) in enumerate(verdict.messages):
@@ -288,8 +295,29 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     verdict_line = "clean" if not hazards else f"{len(hazards)} place(s) need a repair (ctxcontract repair)"
     if request is not None and not request["same"]:
         verdict_line += "; the captured request differs from the reference projection"
-    print("verdict: " + verdict_line + _skipped(verdict.report), file=out)
+    print("verdict: " + _unloadable(verdict.format, refused) + verdict_line + _skipped(verdict.report), file=out)
     return code
+
+
+def _print_loadable(fmt: str, refused: Sequence[Refusal], out: TextIO) -> None:
+    """Will the runtime's own loader get through the file (only for a format whose loader is modelled)?"""
+    from .formats.loadable import MODELLED
+
+    if fmt not in MODELLED:
+        return
+    print(f"will {MODELLED[fmt]} load it? (its own loader, before any request)", file=out)
+    print("  yes" if not refused else f"  no: {len(refused)} line(s) stop it (below: what it would send without them)", file=out)
+    for r in refused:
+        print(f"    - line {r.line}: {r.why}", file=out)
+
+
+def _unloadable(fmt: str, refused: Sequence[Refusal]) -> str:
+    """The start of the verdict line when the runtime cannot load the file at all."""
+    from .formats.loadable import MODELLED
+
+    if not refused:
+        return ""
+    return f"unloadable: {MODELLED[fmt]} cannot resume this session ({len(refused)} line(s) stop its loader); without those lines, "
 
 
 def _name(path: str) -> str:
@@ -367,7 +395,7 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     from ctxspec.contract import MESSAGE_RULES
     from ctxspec.messages import to_openai
 
-    from .formats.loadable import MODELLED, refusals
+    from .formats.loadable import refusals
     from .formats.messages import check_messages_file
 
     if args.projector or args.projector_cmd or args.request:
@@ -390,11 +418,7 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     if runtime_skips and loaded.report.unreadable:
         print("  Kimi CLI skips unreadable lines when it loads this file; so does this verdict", file=out)
     _print_report(loaded.report, out)
-    if fmt in MODELLED:
-        print(f"will {MODELLED[fmt]} load it? (its own loader, before any request)", file=out)
-        print("  yes" if not refused else f"  no: {len(refused)} line(s) stop it (below: what it would send without them)", file=out)
-        for r in refused:
-            print(f"    - line {r.line}: {r.why}", file=out)
+    _print_loadable(fmt, refused, out)
     if not args.brief:
         for i, (m, line) in enumerate(zip(loaded.messages, loaded.lines)):
             print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
@@ -402,9 +426,7 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
 
     _print_rules(violations, lambda v: _where(v, lambda line: line), out, codes=[c for c in MESSAGE_RULES if c in _selection(args).rules])
     accepted = "the provider would accept it" if not violations else f"the provider would reject it: {len(violations)} violation(s)"
-    if refused:
-        accepted = f"unloadable: {MODELLED[fmt]} cannot resume this session ({len(refused)} line(s) stop its loader; ctxcontract repair fixes them); without those lines, " + accepted
-    print("verdict: " + accepted + ("" if runtime_skips else _skipped(loaded.report)), file=out)
+    print("verdict: " + _unloadable(fmt, refused) + accepted + ("" if runtime_skips else _skipped(loaded.report)), file=out)
     return code
 
 

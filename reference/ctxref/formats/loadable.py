@@ -37,6 +37,34 @@ Modelled (``MODELLED``), each from the runtime's own source:
   Older builds (e.g. ``07a7f173``) had no ``except`` at all: every line this
   model calls skipped stops them too.
 
+* ``kimi-wire``: Kimi Code's replay of ``wire.jsonl``, read in its source
+  (``records/persistence.ts`` at 3cd02dff; ``records/index.ts`` and
+  ``context/index.ts`` at 041ae7be), not run.  Lines are split on ``\n``
+  and one trailing ``\r`` is stripped; an empty line is skipped; a line
+  ``JSON.parse`` rejects throws ``wire.jsonl: corrupted line N`` (only a last
+  line with no newline after it is forgiven; a line of spaces, ``NaN`` and a
+  byte order mark are rejected too: Node's stream decoder keeps the mark and
+  ``JSON.parse`` takes none of them, checked with Node 20).  Replay
+  throws unless the first record is ``metadata``, and on a ``content.part``
+  or ``tool.call`` loop event whose ``stepUuid`` has no open
+  ``step.begin`` (``step.end``, ``context.clear`` and
+  ``context.apply_compaction`` close steps).  A loop event or message record
+  without its object, and a ``tool.result`` without ``result``, throw a
+  ``TypeError`` where the code reads their fields.  Not modelled: the
+  migrations of older protocol versions, and what other records' handlers
+  throw on malformed payloads.
+* ``codex``: Codex's ``RolloutRecorder::load_rollout_items`` and
+  ``get_rollout_history`` (``codex-rs/core/src/rollout/recorder.rs`` at
+  035416bf, read, not run).  The whole file is read with ``read_to_string``,
+  which fails on bytes that are not UTF-8; a blank file is "empty session
+  file"; lines that are not JSON or not a rollout line are skipped; with no
+  ``session_meta`` line it can read, there is no thread id and resume fails.
+  Inferred: a ``session_meta`` is readable when its ``payload.id`` is a UUID
+  (the ``ThreadId`` type); the other fields Codex requires of it are not
+  modelled.
+* ``claude``, the request formats: not modelled (Claude Code's loader is not
+  public source).
+
 What this module must not know: what the runtime sends once it has loaded the
 file (that is :mod:`ctxref.formats.messages`), or how a file is repaired
 beyond the refused lines themselves (:func:`fix_kimi_context`).
@@ -45,10 +73,12 @@ beyond the refused lines themselves (:func:`fix_kimi_context`).
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import IO, Final
 
-from .base import open_input
+from .base import MAX_LINE_BYTES, open_input
 
 #: The Kimi CLI release whose loader this module models (and the tests pin).
 KIMI_CLI_VERSION: Final = "1.52.0"
@@ -56,8 +86,15 @@ KIMI_CLI_VERSION: Final = "1.52.0"
 #: The content part types kosong (the version Kimi CLI 1.52.0 pins) has a class for.
 KOSONG_PART_TYPES: Final = frozenset({"text", "think", "image_url", "audio_url", "video_url"})
 
-#: Formats whose runtime loader is modelled here, with the loader's name.
-MODELLED: Final[dict[str, str]] = {"kimi-context": f"Kimi CLI {KIMI_CLI_VERSION}"}
+#: Formats whose runtime loader is modelled here, with the runtime's name.
+MODELLED: Final[dict[str, str]] = {"kimi-context": f"Kimi CLI {KIMI_CLI_VERSION}", "kimi-wire": "Kimi Code", "codex": "Codex"}
+
+#: Where each model comes from, and how far it is verified.
+SOURCES: Final[dict[str, str]] = {
+    "kimi-context": f"kimi_cli/soul/context.py and kosong/message.py in kimi-cli {KIMI_CLI_VERSION}, read and run (tests/test_kimi_cli_loads.py)",
+    "kimi-wire": "MoonshotAI/kimi-code records/persistence.ts at 3cd02dff, records/index.ts and context/index.ts at 041ae7be, read, not run",
+    "codex": "openai/codex codex-rs/core/src/rollout/recorder.rs at 035416bf and protocol/src/thread_id.rs, read, not run",
+}
 
 _KIMI_META: Final = ("_system_prompt", "_checkpoint", "_usage")
 
@@ -82,11 +119,21 @@ def refusals(path: str, format: str) -> list[Refusal]:
     Raises :class:`~ctxspec.errors.InvalidLog` only when the file cannot be
     opened.
     """
-    if format != "kimi-context":
+    if format not in MODELLED:
         return []
     with open_input(path) as handle:
-        data = handle.read()
-    return [r for r, _ in _kimi_lines(data)]
+        lines = _lines(handle)
+        if format == "kimi-context":
+            return [r for number, raw in lines if (r := kimi_refusal(number, raw)) is not None]
+        if format == "kimi-wire":
+            return _kimi_wire(lines)
+        return _codex(lines)
+
+
+def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """The file's physical lines (split on ``\\n``, which is kept), numbered from 1."""
+    for number, raw in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""), start=1):
+        yield number, raw
 
 
 def kimi_refusal(line: int, raw: bytes) -> Refusal | None:
@@ -115,6 +162,102 @@ def kimi_refusal(line: int, raw: bytes) -> Refusal | None:
         kinds = ", ".join(repr(k) for k in dict.fromkeys(unknown))
         return Refusal(line, f"{who} raises KeyError restoring a content part of type {kinds} (kosong has no class for it): the session cannot be resumed")
     return None
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_parse(text: str) -> object:
+    """As JavaScript's ``JSON.parse``: no ``NaN``/``Infinity``, no byte order mark, no blank text."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _kimi_wire(lines: Iterator[tuple[int, bytes]]) -> list[Refusal]:
+    who = "Kimi Code"
+    out: list[Refusal] = []
+    first = True
+    open_steps: set[object] = set()
+    for number, raw in lines:
+        ended = raw.endswith(b"\n")
+        text = raw.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8", errors="replace")
+        if not text:
+            continue
+        try:
+            record = _json_parse(text)
+        except (ValueError, RecursionError):
+            if ended:
+                return [*out, Refusal(number, f"{who} throws 'wire.jsonl: corrupted line {number}' (JSON.parse rejects it, and only a last line with no newline is forgiven): the session cannot be resumed")]
+            continue  # a torn last line
+        if first:
+            first = False
+            if not (isinstance(record, dict) and record.get("type") == "metadata"):
+                return [Refusal(number, f"{who} throws 'AgentRecords replay expected metadata as the first record': the session cannot be resumed")]
+            continue
+        if not isinstance(record, dict):
+            continue  # a record with no known type is passed over
+        kind = record.get("type")
+        if kind == "context.clear" or kind == "context.apply_compaction":
+            open_steps.clear()
+        elif kind == "context.append_message" and not isinstance(record.get("message"), dict):
+            out.append(Refusal(number, f"{who} throws a TypeError replaying a context.append_message with no message object: the session cannot be resumed"))
+        elif kind == "context.append_loop_event":
+            event = record.get("event")
+            if not isinstance(event, dict):
+                out.append(Refusal(number, f"{who} throws a TypeError replaying a context.append_loop_event with no event object: the session cannot be resumed"))
+                continue
+            step = event.get("type")
+            if step == "step.begin":
+                open_steps.add(_key(event.get("uuid")))
+            elif step == "step.end":
+                open_steps.discard(_key(event.get("uuid")))
+            elif step in ("content.part", "tool.call") and _key(event.get("stepUuid")) not in open_steps:
+                out.append(Refusal(number, f"{who} throws 'Received {str(step).replace('.', '_')} for unknown step_uuid' replaying this {step} (no open step.begin): the session cannot be resumed"))
+            elif step == "tool.result" and not isinstance(event.get("result"), dict):
+                out.append(Refusal(number, f"{who} throws a TypeError replaying a tool.result with no result object: the session cannot be resumed"))
+        if out:
+            return out  # replay stops at the first error
+    return out
+
+
+def _key(value: object) -> object:
+    """A JavaScript ``Map`` key: JSON scalars by value, objects never equal."""
+    return value if value is None or isinstance(value, (str, int, float, bool)) else object()
+
+
+def _codex(lines: Iterator[tuple[int, bytes]]) -> list[Refusal]:
+    who = "Codex"
+    blank = True
+    meta = False
+    for number, raw in lines:
+        try:
+            text = raw.decode("utf-8")  # the whole file must be UTF-8: read_to_string reads it at once
+        except UnicodeDecodeError:
+            return [Refusal(number, f"{who} cannot read the file (read_to_string: stream did not contain valid UTF-8, here): the session cannot be resumed")]
+        if meta or not text.strip():
+            continue
+        blank = False
+        try:
+            record = json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            continue  # skipped, counted as a parse error
+        payload = record.get("payload") if isinstance(record, dict) and record.get("type") == "session_meta" else None
+        meta = isinstance(payload, dict) and _is_uuid(payload.get("id"))
+    if blank:
+        return [Refusal(1, f"{who} stops with 'empty session file': the session cannot be resumed")]
+    if not meta:
+        return [Refusal(1, f"{who} stops with 'failed to parse thread ID from rollout file': no session_meta line with a UUID id, so the session cannot be resumed")]
+    return []
+
+
+def _is_uuid(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _unknown_parts(content: object) -> list[str]:
@@ -179,4 +322,4 @@ def fix_kimi_context(data: bytes) -> tuple[bytes, list[tuple[int, str]]]:
     return b"\n".join(lines), changes
 
 
-__all__ = ["KIMI_CLI_VERSION", "KOSONG_PART_TYPES", "MODELLED", "Refusal", "fix_kimi_context", "kimi_refusal", "refusals"]
+__all__ = ["KIMI_CLI_VERSION", "KOSONG_PART_TYPES", "MODELLED", "SOURCES", "Refusal", "fix_kimi_context", "kimi_refusal", "refusals"]
