@@ -699,3 +699,11 @@ def test_a_finding_about_a_call_on_its_reply_is_placed_on_the_calls_record() -> 
     assert imp.origin(reply) == 7
     assert [imp.call_origin(reply, c) for c in ("call_pyt", "call_ruf", "other", None)] == [8, 9, 7, 7]
     assert imp.call_origin(6, "call_pyt") == imp.origin(6)  # not an assistant: its own line
+
+
+def test_repair_closes_the_aborted_call() -> None:
+    from ctxref.formats.repair import repair_text
+
+    once = repair_text((EXAMPLES / "turn-aborted.jsonl").read_text(encoding="utf-8"), "codex")
+    assert [(c.line, c.action) for c in once.changes] == [(11, "inserted before")] and once.remaining == ()
+    assert project_with_repairs(load_text(once.text, format="codex").log)[1] == []
