@@ -19,6 +19,7 @@ import fcntl
 import glob
 import json
 import os
+import random
 import shutil
 import subprocess
 import time
@@ -29,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from ctxref.formats.loadable import KIMI_CLI_VERSION, refusals
-from ctxref.formats.messages import SYNTHETIC_TEXT, load_messages, repair_messages_file
+from ctxref.formats.messages import SYNTHETIC_TEXT, KimiSource, load_messages, repair_messages_file
 
 ROOT = Path(__file__).parent.parent
 HERE = ROOT / "tests" / "kimi_cli"
@@ -177,3 +178,62 @@ def test_kimi_cli_restores_what_we_say_and_every_repair(kimi_python: Path, tmp_p
     errors = load_messages(str(tmp_path / "error-forms.jsonl"), "kimi-context").messages
     assert [m.is_error for m in errors if m.role == "tool"] == [True, True]  # type: ignore[union-attr]
     print(f"{len(originals) * 2} files restored by Kimi CLI {KIMI_CLI_VERSION} in {time.monotonic() - started:.1f} s")
+
+
+def _mutants(seed: int, count: int) -> list[dict[str, object]]:
+    """Lines of Kimi CLI's shape, each with one field changed: the model must tell which ones stop the restore."""
+    rng = random.Random(seed)
+    call = _call("Shell:0")
+    bases: list[dict[str, object]] = [
+        {"role": "user", "content": "hi"},
+        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "data:x"}}]},
+        {"role": "assistant", "content": [{"type": "think", "think": "t"}, {"type": "text", "text": "b"}], "tool_calls": [call]},
+        {"role": "tool", "content": "<system>ERROR: x</system>", "tool_call_id": "Shell:0"},
+        {"role": "_checkpoint", "id": 1},
+        {"role": "_usage", "token_count": 5},
+        {"role": "_system_prompt", "content": "s"},
+    ]
+    values: list[object] = [None, 3, True, "x", [], {}, [{"type": "file"}], [{"type": "text", "text": "a"}], [{"type": 3}], [{"type": "image"}], [{}], ["s"], {"type": "text"}, [call], [{"id": 1}]]
+    roles: list[object] = ["user", "assistant", "tool", "system", "developer", "_checkpoint", "_usage", "_system_prompt", "_title", 3, None]
+    parts: list[object] = ["text", "think", "image_url", "audio_url", "video_url", "image", "input_audio", "file", 3, None]
+    out: list[dict[str, object]] = []
+    for _ in range(count):
+        line = json.loads(json.dumps(rng.choice(bases)))
+        how = rng.randrange(5)
+        key = rng.choice(sorted(line))
+        if how == 0:
+            del line[key]
+        elif how == 1:
+            line[rng.choice([key, "content", "tool_calls", "id", "token_count"])] = rng.choice(values)
+        elif how == 2:
+            line[rng.choice(["self", "name", "partial", "extra"])] = rng.choice(values)
+        elif how == 3:
+            line["role"] = rng.choice(roles)
+        elif isinstance(line.get("content"), list) and line["content"]:
+            line["content"][rng.randrange(len(line["content"]))]["type"] = rng.choice(parts)
+        out.append(line)
+    return out
+
+
+def test_the_model_agrees_with_kimi_cli_on_changed_lines(kimi_python: Path, tmp_path: Path) -> None:
+    """Each file: a prompt, then one changed line.  The restore fails exactly when refusals says so,
+    and when it loads, it restores the messages our reader reads (lines it skips, we skip)."""
+    files: list[Path] = []
+    for k, line in enumerate(_mutants(seed=11, count=300)):
+        path = tmp_path / f"m{k}.jsonl"
+        path.write_text(_line({"role": "user", "content": "go"}) + _line(line), encoding="utf-8")
+        files.append(path)
+    restored = _restore(kimi_python, files)["files"]
+    assert isinstance(restored, dict)
+    disagree = []
+    for path in files:
+        got, refused = restored[str(path)], refusals(str(path), "kimi-context")
+        if bool(refused) != (not got["ok"]) or (refused and refused[0].why.split(" raises ")[1].split()[0] != got["error"]):
+            disagree.append((path.read_text().splitlines()[1], got["error"], refused))
+        elif got["ok"]:
+            ours = load_messages(str(path), "kimi-context", lenient=True)
+            assert isinstance(ours.source, KimiSource)
+            read = sum(1 for r in ours.source.records if r.message is not None)
+            if len(got["history"]) != read:
+                disagree.append((path.read_text().splitlines()[1], f"Kimi CLI restored {len(got['history'])} messages, we read {read}", [u.why for u in ours.report.unreadable]))
+    assert disagree == [], "\n".join(map(str, disagree))

@@ -320,9 +320,65 @@ def _function_calls(obj: Mapping[str, object]) -> tuple[ToolCall, ...]:
 # -- kimi-context ---------------------------------------------------------------
 
 
+#: The strings pydantic's (lax) ``bool`` accepts, lower-cased.
+_PYDANTIC_BOOLS: Final = frozenset({"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"})
+
+
+def _optional(obj: Mapping[str, object], key: str, ok: type, where: str = "") -> None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, ok):
+        raise FieldError(f"{where}field {key!r}: kosong refuses {_base._jtype(value)} here")
+
+
+def _kosong_checks(obj: Mapping[str, object]) -> None:
+    """What else kosong's ``Message.model_validate`` refuses, so that we skip the lines Kimi CLI skips.
+
+    Kimi CLI 1.52 validates every field of a message line, whatever its role:
+    ``name``/``tool_call_id`` strings, ``partial`` a boolean (pydantic's lax
+    kind), ``tool_calls`` a list of ``{id, function{name, arguments}}``
+    (``arguments`` present, a string or null), and each known content part's
+    own fields.  (Tested against the real loader in tests/test_kimi_cli_loads.py.)
+    """
+    _optional(obj, "name", str)
+    _optional(obj, "tool_call_id", str)
+    partial = obj.get("partial")
+    if partial is not None and not (isinstance(partial, (bool, int, float)) and partial in (0, 1) or isinstance(partial, str) and partial.lower() in _PYDANTIC_BOOLS):
+        raise FieldError(f"field 'partial': kosong refuses {_base._jtype(partial)} here")
+    calls = obj.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list):
+            raise FieldError(f"field 'tool_calls': expected an array, got {_base._jtype(calls)}")
+        for j, call in enumerate(calls):
+            fn = call.get("function") if isinstance(call, dict) else None
+            if not (isinstance(call, dict) and isinstance(call.get("id"), str) and call.get("type", "function") == "function" and isinstance(fn, dict) and isinstance(fn.get("name"), str) and "arguments" in fn):
+                raise FieldError(f"tool_calls[{j}]: kosong needs a string 'id' and 'function' with a string 'name' and an 'arguments'")
+            _optional(fn, "arguments", str, f"tool_calls[{j}].function: ")
+            _optional(call, "extras", dict, f"tool_calls[{j}]: ")
+    content = obj.get("content")
+    for j, part in enumerate(content if isinstance(content, list) else ()):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if not isinstance(kind, str) or kind not in _KOSONG_FIELDS:
+            continue  # the reader judges it
+        field, inner = _KOSONG_FIELDS[kind]
+        value = part.get(field)
+        if inner:
+            if not (isinstance(value, dict) and isinstance(value.get("url"), str)):
+                raise FieldError(f"content[{j}]: a {kind} part needs '{field}' with a string 'url'")
+            _optional(value, "id", str, f"content[{j}].{field}: ")
+        elif not isinstance(value, str):
+            raise FieldError(f"content[{j}]: a {kind} part needs a string {field!r}")
+        if kind == "think":
+            _optional(part, "encrypted", str, f"content[{j}]: ")
+
+
+#: For each content part kosong knows: its required field, and whether that is a ``{url, id}`` object.
+_KOSONG_FIELDS: Final[dict[str, tuple[str, bool]]] = {"text": ("text", False), "think": ("think", False), **{k: (k, True) for k in ("image_url", "audio_url", "video_url")}}
+
+
 def _kimi_message(obj: Mapping[str, object], role: str) -> Message:
     if "content" not in obj:
         raise FieldError("missing field 'content'")
+    _kosong_checks(obj)
     content = obj["content"]
     if role == "system":
         return SystemMessage(text=_parts_text(content, _KIMI_MEDIA, ("think",)))
@@ -331,7 +387,8 @@ def _kimi_message(obj: Mapping[str, object], role: str) -> Message:
     if role == "assistant":
         return AssistantMessage(text=_parts_text(content, _KIMI_MEDIA, ("think",)), calls=_function_calls(obj))
     if role == "tool":
-        call_id = get_str(obj, "tool_call_id")
+        call_id = obj.get("tool_call_id") or ""  # Kimi CLI loads a tool message with none (and sends it)
+        assert isinstance(call_id, str)
         is_error, head = _kimi_error(content)
         if is_error:
             assert isinstance(content, (str, list))
