@@ -156,7 +156,7 @@ def kimi_refusal(line: int, raw: bytes) -> Refusal | None:
     if "self" in obj:
         return Refusal(line, f"{who} raises TypeError on a message line with a 'self' key (kosong's Message.__init__ gets it twice): the session cannot be resumed")
     if "content" not in obj:
-        return Refusal(line, f"{who} raises TypeError on a {role!r} line with no 'content' (kosong's Message.__init__ requires it): the session cannot be resumed")
+        return Refusal(line, f"{who} raises TypeError on a message line with no 'content' (role {role!r}; kosong's Message.__init__ requires it): the session cannot be resumed")
     unknown = _unknown_parts(obj["content"])
     if unknown:
         kinds = ", ".join(repr(k) for k in dict.fromkeys(unknown))
