@@ -75,8 +75,8 @@ def verdict_rows(out: str) -> set[tuple[str, int]]:
 def test_check_a_projector_on_a_log() -> None:
     code, out = run("check", str(EXAMPLES / "todolist3.jsonl"), "--projector", str(EXAMPLES / "todolist_bug.py") + ":project")
     assert code == 1
-    assert ("C1", "call 'TodoList:3' (TodoList) is not answered: its block of tool messages ends at the end of the request (message 3)") in findings(out)
-    assert ("C4", "result of 'TodoList:3' is in the log but not sent (message 3, line 6)") in findings(out)
+    assert ("C1", "call 'TodoList:3' (TodoList) is not answered: its block of tool messages ends at the end of the request (message 2)") in findings(out)
+    assert ("C4", "result of 'TodoList:3' is in the log but not sent (message 2, line 6)") in findings(out)
     code, out = run("check", str(EXAMPLES / "todolist3.jsonl"), "--projector", "ctxref.projector:project_json")
     assert code == 0, out
 

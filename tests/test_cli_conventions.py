@@ -151,10 +151,12 @@ def test_project_to_stdout_and_counterexample_to_stdout() -> None:
 
 def test_json_documents_follow_the_schema(tmp_path: Path) -> None:
     doc = document("check", str(WIRE / "todolist3.jsonl"), "--request", str(WIRE / "todolist3-request.json"))
-    assert doc["kind"] == "events" and doc["verdict"] == "findings"
-    assert ("C6", 12) in {(f["rule"], f["line"]) for f in doc["findings"]}  # type: ignore[index, union-attr]
+    assert doc["kind"] == "request" and doc["verdict"] == "findings" and doc["exit_code"] == 1
+    assert [(f["rule"], f["line"], f["index"], f["call"]) for f in doc["findings"]] == [("C1", 14, 3, "TodoList:3")]  # type: ignore[index, union-attr]
     request = doc["request"]
-    assert isinstance(request, dict) and request["same"] is False and request["difference"]["index"] == 3
+    assert isinstance(request, dict) and request["point"] == {"events": 8, "line": 15} and request["policy"] == {"name": "reference", "declared": False}
+    doc = document("check", str(WIRE / "todolist3.jsonl"))
+    assert doc["kind"] == "events" and ("C6", 12, "reject") in {(f["rule"], f["line"], f["level"]) for f in doc["findings"]}  # type: ignore[index, union-attr]
     assert document("check", str(EXAMPLES / "clean.jsonl"))["verdict"] == "clean"
     assert document("check", str(EXAMPLES / "requests" / "openai-todolist3.json"))["kind"] == "messages"
     doc = document("check", str(EXAMPLES / "todolist3.jsonl"), "--projector", str(EXAMPLES / "todolist_bug.py") + ":project")

@@ -262,21 +262,21 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     fmt = _format_of(args.log, args.format)
     if fmt in MESSAGE_FORMATS:
         return _check_messages(args, fmt, out)
+    if args.request and (args.projector or args.projector_cmd):
+        _fail("--request judges the request your runtime sent; --projector and --projector-cmd judge a projector: give one of them")
     if args.projector or args.projector_cmd:
         return _check_projector(args, fmt, out)
+    if args.request:
+        return _check_request(args, fmt, out)
     verdict = check_file(args.log, format=fmt, lenient=args.lenient, policy=_policy(args))
     select = _selection(args)
     hazards = tuple(h for h in verdict.hazards if h.rule in select.rules and h.level.at_least(select.fail_on))
     refused = refusals(args.log, verdict.format)  # lines the runtime's own loader stops at
     code = 1 if hazards or refused else 0
-    request: dict[str, object] | None = None
-    if args.request:
-        request, request_code = _diff_request(args.request, verdict)
-        code = max(code, request_code)
     if args.json:
         findings = [_finding(h.rule, h.what, line=h.line or None, level=h.level.value) for h in hazards]
         projection = [{"line": line or None, "message": to_openai(m)} for m, line in verdict.messages]
-        doc = _check_doc(args, code, verdict.format, "events", verdict.report, RULES, findings, projection, request, events=verdict.events, refusals=[{"line": r.line, "why": r.why} for r in refused])
+        doc = _check_doc(args, code, verdict.format, "events", verdict.report, RULES, findings, projection, None, events=verdict.events, refusals=[{"line": r.line, "why": r.why} for r in refused])
         if refused:
             doc["verdict"] = "unloadable"
         _emit_json(doc, out)
@@ -286,15 +286,10 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     _print_loadable(verdict.format, refused, out)
     if not args.brief:
         print(f"projection at the end of the file ({len(verdict.messages)} messages; line = where it comes from):", file=out)
-        for i, (m, line) in enumerate(verdict.messages):
-            print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
+        _print_placed(verdict.messages, out)
     print("rules a naive projection of this log breaks (each repaired by the reference projector):", file=out)
     _print_rules([Violation(h.rule, str(h), level=h.level) for h in hazards], lambda v: v.message, out, codes=[c for c in RULES if c in select.rules])
-    if request is not None:
-        _print_request(request, out)
     verdict_line = "clean" if not hazards else f"{len(hazards)} place(s) need a repair (ctxcontract repair)"
-    if request is not None and not request["same"]:
-        verdict_line += "; the captured request differs from the reference projection"
     print("verdict: " + _unloadable(verdict.format, refused) + verdict_line + _skipped(verdict.report), file=out)
     return code
 
@@ -318,6 +313,85 @@ def _unloadable(fmt: str, refused: Sequence[Refusal]) -> str:
     if not refused:
         return ""
     return f"unloadable: {MODELLED[fmt]} cannot resume this session ({len(refused)} line(s) stop its loader); without those lines, "
+
+
+def _print_placed(messages: Sequence[tuple[Message, int]], out: TextIO) -> None:
+    from ctxspec.messages import to_openai
+
+    for i, (m, line) in enumerate(messages):
+        print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
+
+
+#: What a request's worst finding costs, in the verdict line.
+_COSTS: Final = {
+    "reject": "the provider would reject this request",
+    "loss": "the model misses what the log holds, or sees what it does not",
+    "cache": "the request is sendable but breaks the cache",
+    "policy": "the request departs from the declared policy",
+}
+
+
+def _check_request(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
+    """``check LOG --request CAPTURED``: the captured request judged as a projection of the log."""
+    from ctxspec.captured import judge_request
+    from ctxspec.messages import to_openai
+
+    from .formats import load
+    from .formats.messages import load_messages
+    from .projector import Projector
+
+    imp = load(args.log, format=fmt, lenient=args.lenient)
+    captured = load_messages(args.request)
+    policy = _policy(args)
+    declared = bool(getattr(args, "policy", None))
+    judged = judge_request(imp.log, captured.messages, policy, declared=declared, origin=imp.origin)
+    select = _selection(args)
+    findings = [f for f in judged.findings if any(r in select.rules for r in f.rules) and f.level.at_least(select.fail_on)]
+    code = 1 if findings else 0
+    reference = Projector(policy=policy)
+    for event in imp.log[: judged.point]:
+        reference.feed(event)
+    projection = [(m, imp.origin(line) if line else 0) for m, line in reference.sourced_messages()]
+    where = f"the request built at line {judged.step_line} (step.begin)" if judged.step_line else "the request after the last line"
+    worst = max(findings, key=lambda f: f.level.severity) if findings else None
+    verdict = f"{_COSTS[worst.level.value]}: {len(findings)} finding(s)" if worst else "the request is a projection of the log: nothing missing, extra or misplaced"
+    if args.json:
+        request: dict[str, object] = {
+            "file": args.request,
+            "format": captured.format,
+            "messages": len(captured.messages),
+            "point": {"events": judged.point, "line": judged.step_line},
+            "policy": {"name": policy.name, "declared": declared},
+            "notes": list(judged.notes),
+        }
+        found = [
+            {**_finding(f.rule, f.what, line=f.line, index=f.index, level=f.level.value), "rules": list(f.rules), "call": f.call}
+            for f in findings
+        ]
+        placed = [{"line": line or None, "message": to_openai(m)} for m, line in projection]
+        doc = _check_doc(args, code, imp.format, "request", imp.report, RULES, found, placed, request, events=len(imp.log))
+        _emit_json(doc, out)
+        return code
+    print(f"{_name(args.log)}: {imp.format}, {len(imp.log)} events ({imp.report.summary()})", file=out)
+    _print_report(imp.report, out)
+    declared_text = "declared" if declared else "not declared: policy differences are notes, not findings"
+    print(
+        f"captured request {_name(args.request)} ({captured.format}, {len(captured.messages)} messages), judged as {where}; "
+        f"policy {policy.name} ({declared_text}); arguments compared as JSON values",
+        file=out,
+    )
+    for note in judged.notes:
+        print(f"  note: {note}", file=out)
+    if not args.brief:
+        print(f"the reference projection there ({len(projection)} messages; line = where it comes from):", file=out)
+        _print_placed(projection, out)
+    print(f"findings ({len(findings)}):", file=out)
+    for f in findings:
+        at = f" (request message {f.index})" if f.index is not None else ""
+        also = f", also {', '.join(f.rules[1:])}" if len(f.rules) > 1 else ""
+        print(f"  {f.rule} {RULES[f.rule].title} [{f.level.value}{also}]: {f.what}{at}", file=out)
+    print("verdict: " + verdict + _skipped(imp.report), file=out)
+    return code
 
 
 def _name(path: str) -> str:
@@ -359,36 +433,6 @@ def _where(v: Violation, line_of: Callable[[int], int]) -> str:
     if v.line is not None:
         parts.append(f"line {line_of(v.line)}")
     return f"{v.message} ({', '.join(parts)})" if parts else v.message
-
-
-def _diff_request(path: str, verdict: Verdict) -> tuple[dict[str, object], int]:
-    from ctxspec.messages import to_openai
-
-    from .formats.messages import load_messages
-    from .formats.verdict import request_difference
-
-    captured = load_messages(path)
-    got = tuple(zip(captured.messages, captured.lines))
-    diff = request_difference(verdict.messages, got)
-    doc: dict[str, object] = {"file": path, "format": captured.format, "messages": len(got), "same": diff is None, "difference": None}
-    if diff is not None:
-        doc["difference"] = {
-            "index": diff.index,
-            "expected": None if diff.expected is None else {"line": diff.expected[1] or None, "message": to_openai(diff.expected[0])},
-            "got": None if diff.got is None else {"line": diff.got[1], "message": to_openai(diff.got[0])},
-            "text": diff.describe(),
-        }
-    return doc, 0 if diff is None else 1
-
-
-def _print_request(request: dict[str, object], out: TextIO) -> None:
-    print(f"captured request {_name(str(request['file']))} ({request['format']}, {request['messages']} messages) against the reference projection:", file=out)
-    difference = request["difference"]
-    if not isinstance(difference, dict):
-        print("  the same messages", file=out)
-        return
-    for line in str(difference["text"]).splitlines():
-        print(f"  {line}", file=out)
 
 
 def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
@@ -1102,7 +1146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("log", metavar="FILE", help="the session file ('-': standard input)")
     p.add_argument("--format", choices=formats, help="the file's format; detected when not given")
     p.add_argument("--lenient", action="store_true", help="skip and count unreadable lines instead of stopping at the first (the verdict says how many)")
-    p.add_argument("--request", metavar="CAPTURED", help="a request your runtime sent (OpenAI or Anthropic JSON): where it first differs from the reference projection")
+    p.add_argument("--request", metavar="CAPTURED", help="a request your runtime sent (OpenAI or Anthropic JSON), judged as a projection of the log: what it lacks, adds or misplaces, with the log line of each")
     _under_test_options(p.add_mutually_exclusive_group(), "judge this projector's projection instead of the reference's: ")
     p.add_argument("--brief", action="store_true", help="do not print the projection")
     _judging(p)

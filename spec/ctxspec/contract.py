@@ -45,6 +45,7 @@ class Violation:
     index: int | None = None  # message index in the projection
     line: int | None = None  # log line
     level: Level = field(default=None)  # type: ignore[assignment]  # None: the rule's level
+    call: str | None = None  # the id (as sent) of the call it is about, if any
 
     def __post_init__(self) -> None:
         if self.level is None:
@@ -128,7 +129,7 @@ def check_messages(messages: Sequence[Message], policy: Policy = REFERENCE) -> l
                     what = f"is answered out of place: its tool message is message {elsewhere[0]}, but its block ends {ends}"
                 else:
                     what = f"is not answered: its block of tool messages ends {ends}"
-                out.append(Violation("C1", f"call {call.id!r} ({call.name}) {what}", k))
+                out.append(Violation("C1", f"call {call.id!r} ({call.name}) {what}", k if got is not None else i, call=call.id))
             if not missing and policy.block_order is BlockOrder.CALL:
                 answers = [x for x in ids if x in {c.id for c in m.calls}]
                 order = list(dict.fromkeys(answers))
@@ -143,14 +144,14 @@ def check_messages(messages: Sequence[Message], policy: Policy = REFERENCE) -> l
         if i in misplaced:
             continue
         if own < 0:
-            out.append(Violation("C2", f"tool message for {m.call_id!r} does not follow an assistant message with calls", i))
+            out.append(Violation("C2", f"tool message for {m.call_id!r} does not follow an assistant message with calls", i, call=m.call_id))
             continue
         owner_msg = messages[own]
         assert isinstance(owner_msg, AssistantMessage)
         if m.call_id not in {c.id for c in owner_msg.calls}:
-            out.append(Violation("C2", f"tool message answers {m.call_id!r}, which message {own} did not call", i))
+            out.append(Violation("C2", f"tool message answers {m.call_id!r}, which message {own} did not call", i, call=m.call_id))
         elif m.call_id in answered[own]:
-            out.append(Violation("C2", f"second tool message for {m.call_id!r}", i))
+            out.append(Violation("C2", f"second tool message for {m.call_id!r}", i, call=m.call_id))
         answered[own].add(m.call_id)
     seen_ids: dict[str, int] = {}
     for i, m in enumerate(messages):
@@ -521,21 +522,22 @@ def _check_call(led: Ledger, pol: Policy, call: Call, sent_id: str, messages: Se
     if call.status is CallStatus.ANSWERED:
         assert call.output is not None
         if tool is None:
-            out.append(Violation("C4", f"result of {call.id!r} is in the log but not sent", owner + 1 + len(block_of(messages, owner)), call.result_line))
+            end = owner + 1 + len(block_of(messages, owner))
+            out.append(Violation("C4", f"result of {call.id!r} is in the log but not sent", end if end < len(messages) else owner, call.result_line, call=sent_id))
         elif tool.content != call.output:
-            out.append(Violation("C4", f"result of {call.id!r} altered: sent {_short(tool.content)}, logged {_short(call.output)}", k, call.result_line))
+            out.append(Violation("C4", f"result of {call.id!r} altered: sent {_short(tool.content)}, logged {_short(call.output)}", k, call.result_line, call=sent_id))
         elif flags and ((tool.is_error is not None and tool.is_error != call.is_error) or tool.synthetic):
-            out.append(Violation("C4", f"result of {call.id!r} sent with the wrong error or synthetic flag", k, call.result_line))
+            out.append(Violation("C4", f"result of {call.id!r} sent with the wrong error or synthetic flag", k, call.result_line, call=sent_id))
     else:
         reason = call.reason if call.status is CallStatus.CLOSED else Reason.NEVER_ANSWERED
         assert reason is not None
         where = call.closed_line if call.closed_line is not None else call.line
         if tool is None:
-            out.append(Violation("C5", f"call {call.id!r} has no result and no synthetic closure ({reason.value})", owner, where, level=Level.REJECT))
+            out.append(Violation("C5", f"call {call.id!r} has no result and no synthetic closure ({reason.value})", owner, where, level=Level.REJECT, call=sent_id))
         elif not pol.says_why(reason, tool.content):
-            out.append(Violation("C5", f"synthetic result of {call.id!r} does not say why ({reason.value}): {_short(tool.content)}", k, where))
+            out.append(Violation("C5", f"synthetic result of {call.id!r} does not say why ({reason.value}): {_short(tool.content)}", k, where, call=sent_id))
         elif flags and (tool.synthetic is False or tool.is_error is False):
-            out.append(Violation("C5", f"synthetic result of {call.id!r} is not flagged as a synthetic error", k, where, level=Level.LOSS))
+            out.append(Violation("C5", f"synthetic result of {call.id!r} is not flagged as a synthetic error", k, where, level=Level.LOSS, call=sent_id))
     return out
 
 

@@ -1,0 +1,205 @@
+"""A captured request judged as a projection of its log (ctxspec.captured): the properties.
+
+The reference projection at any request of a generated log, taken as the
+captured request, is judged clean, at its own point, whatever its system
+prompt and argument whitespace; the same request with one answered call's
+tool message taken out is exactly one finding, about that call, naming its
+result's log line.  The mutants below (no grouping, no JSON arguments, no
+choice of point) each fail one of these; ``test_the_properties_can_fail``
+keeps them honest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from ctxref.projector import Projector
+from ctxspec import captured
+from ctxspec.captured import Judgement, judge_request
+from ctxspec.contract import REFERENCE, check_messages
+from ctxspec.events import Event, StepBegin
+from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
+from ctxspec.rules import Level
+from ctxspec.strategies import session_logs
+
+Judge = Callable[[Sequence[Event], Sequence[Message]], Judgement]
+
+
+def _judge(log: Sequence[Event], request: Sequence[Message]) -> Judgement:
+    return judge_request(log, request, REFERENCE, declared=True)
+
+
+def _points(log: Sequence[Event]) -> list[int]:
+    return [i + 1 for i, e in enumerate(log) if isinstance(e, StepBegin)]
+
+
+def _projection(log: Sequence[Event]) -> list[tuple[Message, int]]:
+    p = Projector(policy=REFERENCE)
+    for e in log:
+        p.feed(e)
+    return p.sourced_messages()
+
+
+def _compact(m: Message, system: str) -> Message:
+    """As a runtime may send it: its own system prompt, arguments without spaces."""
+    if isinstance(m, SystemMessage):
+        return SystemMessage(text=system)
+    if isinstance(m, AssistantMessage):
+        calls = tuple(replace(c, args=json.dumps(json.loads(c.args), separators=(",", ":"))) if _is_json(c.args) else c for c in m.calls)
+        return replace(m, calls=calls)
+    return m
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def clean_requests_are_clean(judge: Judge, log: Sequence[Event], k: int) -> None:
+    points = _points(log)
+    if not points:
+        return
+    point = points[k % len(points)]
+    request = [_compact(m, "Runtime prompt, with tools and a date.") for m, _ in _projection(log[:point])]
+    judged = judge(log, request)
+    assert judged.findings == (), judged.findings
+    assert _projection(log[: judged.point]) == _projection(log[:point])  # the same request, if not the same point
+
+
+def a_missing_tool_message_is_one_finding(judge: Judge, log: Sequence[Event], k: int) -> None:
+    points = _points(log)
+    for point in points[k % max(1, len(points)) :] + points[: k % max(1, len(points))]:
+        sourced = _projection(log[:point])
+        answered = [i for i, (m, line) in enumerate(sourced) if isinstance(m, ToolMessage) and not m.synthetic and line]
+        if not answered:
+            continue
+        gone = answered[k % len(answered)]
+        tool = sourced[gone][0]
+        assert isinstance(tool, ToolMessage)
+        request = [m for i, (m, _) in enumerate(sourced) if i != gone]
+        judged = judge(log, request)
+        assert [(f.rule, f.level, f.call, f.line) for f in judged.findings] == [("C1", Level.REJECT, tool.call_id, sourced[gone][1])], judged.findings
+        finding = judged.findings[0]
+        assert finding.index is not None and 0 <= finding.index < len(request)
+        assert f"lacks the tool message for {tool.call_id}" in finding.what and f"its result is on line {sourced[gone][1]}" in finding.what
+        return
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(session_logs(max_events=40), st.integers(0, 1000))
+def test_the_reference_projection_at_any_request_is_judged_clean(log: tuple[Event, ...], k: int) -> None:
+    clean_requests_are_clean(_judge, log, k)
+
+
+def _answers(log: Sequence[Event]) -> bool:
+    """Whether some request of ``log`` carries a logged result: the logs the next property is about."""
+    return any(isinstance(m, ToolMessage) and not m.synthetic and line for p in _points(log) for m, line in _projection(log[:p]))
+
+
+logs_with_answers = session_logs(max_events=40).filter(_answers)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(logs_with_answers, st.integers(0, 1000))
+def test_a_request_lacking_one_tool_message_is_exactly_that_finding(log: tuple[Event, ...], k: int) -> None:
+    a_missing_tool_message_is_one_finding(_judge, log, k)
+
+
+# -- the mutants: each property must be able to fail ---------------------------------------
+
+
+def _ungrouped(log: Sequence[Event], request: Sequence[Message]) -> Judgement:
+    """Every violation its own finding."""
+    original = captured._group
+
+    def each(found, led, checked, index, origin):  # type: ignore[no-untyped-def]
+        return [f for v in found for f in original([v], led, checked, index, origin)]
+
+    captured._group = each  # type: ignore[assignment]
+    try:
+        return _judge(log, request)
+    finally:
+        captured._group = original
+
+
+def _textual(log: Sequence[Event], request: Sequence[Message]) -> Judgement:
+    """Arguments compared as text: the runtime's whitespace becomes a finding."""
+    original = captured.Arguments
+    captured.Arguments = type("Text", (), {"JSON": REFERENCE.arguments})  # type: ignore[misc, assignment]
+    try:
+        return _judge(log, request)
+    finally:
+        captured.Arguments = original  # type: ignore[misc]
+
+
+def _last_point(log: Sequence[Event], request: Sequence[Message]) -> Judgement:
+    """Always the end of the log: a request captured earlier is blamed for what came after."""
+    original = captured._points
+    captured._points = lambda log, request: ([len(log)], [])
+    try:
+        return _judge(log, request)
+    finally:
+        captured._points = original
+
+
+@pytest.mark.parametrize(
+    ("mutant", "prop", "logs"),
+    [(_ungrouped, a_missing_tool_message_is_one_finding, logs_with_answers), (_textual, clean_requests_are_clean, session_logs(max_events=40)), (_last_point, clean_requests_are_clean, session_logs(max_events=40))],
+    ids=["ungrouped", "arguments-as-text", "always-the-last-point"],
+)
+def test_the_properties_can_fail(mutant: Judge, prop: Callable[[Judge, Sequence[Event], int], None], logs: st.SearchStrategy[tuple[Event, ...]]) -> None:
+    # The first failure is enough: no shrinking (a shrink of a slow property takes minutes).
+    @settings(max_examples=300, database=None, phases=[Phase.generate], suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    @given(logs, st.integers(0, 1000))
+    def run(log: tuple[Event, ...], k: int) -> None:
+        prop(mutant, log, k)
+
+    with pytest.raises(AssertionError):
+        run()
+
+
+# -- message lists: every unanswered call listed, every index valid ------------------------
+
+
+@st.composite
+def message_lists(draw: st.DrawFn) -> list[Message]:
+    ids = ["a", "b", "c"]
+    out: list[Message] = [UserMessage(text="go")]
+    for _ in range(draw(st.integers(0, 8))):
+        kind = draw(st.sampled_from(["user", "reply", "calls", "tool"]))
+        if kind == "user":
+            out.append(UserMessage(text="more"))
+        elif kind == "reply":
+            out.append(AssistantMessage(text="ok"))
+        elif kind == "calls":
+            chosen = draw(st.lists(st.sampled_from(ids), min_size=1, max_size=3, unique=True))
+            out.append(AssistantMessage(text="", calls=tuple(ToolCall(id=i, name="Shell", args="{}") for i in chosen)))
+        else:
+            out.append(ToolMessage(call_id=draw(st.sampled_from(ids)), content="done"))
+    return out
+
+
+@settings(max_examples=300)
+@given(message_lists())
+def test_every_unanswered_call_is_listed_at_a_valid_index(messages: list[Message]) -> None:
+    found = check_messages(messages)
+    assert all(v.index is None or 0 <= v.index < len(messages) for v in found), found
+    unanswered = []
+    for i, m in enumerate(messages):
+        if isinstance(m, AssistantMessage):
+            block = []
+            k = i + 1
+            while k < len(messages) and isinstance(messages[k], ToolMessage):
+                block.append(messages[k].call_id)  # type: ignore[union-attr]
+                k += 1
+            unanswered += [(i, c.id) for c in m.calls if c.id not in block]
+    assert sorted(v.call for v in found if v.rule == "C1" and v.level is Level.REJECT) == sorted(c for _, c in unanswered)  # type: ignore[type-var]
