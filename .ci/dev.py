@@ -47,8 +47,8 @@ def demo() -> int:
     cli = os.path.join(BIN, "ctxcontract")
     # 1. The stateful checker finds the TodoList:3 bug in a bundled projector.
     found = run(cli, "verify", "--projector", "examples/todolist_bug.py:project", "-o", os.path.join("out", "todolist-counterexample.jsonl"), "--force")
-    # 2. The same bug in a Kimi Code session file: the verdict by the file's own
-    #    lines, and where the request the runtime sent first differs.
+    # 2. The same bug in a Kimi Code session file: the request the runtime sent,
+    #    judged as a projection of the log: the tool message it lacks, by line.
     wire = os.path.join("examples", "kimi-wire", "todolist3.jsonl")
     checked = run(cli, "check", wire, "--request", os.path.join("examples", "kimi-wire", "todolist3-request.json"))
     # 3. A repaired copy the runtime can load.

@@ -108,6 +108,29 @@ def test_docs_have_a_json_output_example() -> None:
     assert CLI_OUTPUT
 
 
+CONSOLE = blocks("console")
+
+
+def test_docs_have_a_console_example() -> None:
+    assert CONSOLE
+
+
+@pytest.mark.parametrize(("path", "body", "end"), CONSOLE, ids=[f"{p.name}:{e}" for p, _, e in CONSOLE])
+def test_console_examples_print_what_they_show(path: Path, body: str, end: int) -> None:
+    """A ``console`` block: ``$ ctxcontract ...`` lines, each followed by exactly what it prints, from the repository's root."""
+    runs: list[tuple[str, list[str]]] = []
+    for line in body.splitlines():
+        if line.startswith("$ "):
+            runs.append((line[2:], []))
+        else:
+            runs[-1][1].append(line)
+    for command, shown in runs:
+        argv = command.split()
+        assert argv[0] == "ctxcontract"
+        done = subprocess.run([sys.executable, "-m", "ctxcontract", *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.stdout.splitlines() == shown, done.stdout + done.stderr
+
+
 def test_contract_doc_has_every_rule_and_cites_real_tests() -> None:
     text = (DOCS / "contract.md").read_text(encoding="utf-8")
     for code, rule in RULES.items():
