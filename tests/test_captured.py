@@ -14,17 +14,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from ctxref.formats import load, load_text
 from ctxref.projector import Projector
 from ctxspec import captured
 from ctxspec.captured import Judgement, judge_request
 from ctxspec.contract import REFERENCE, check_messages
 from ctxspec.events import Event, StepBegin
-from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
+from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage, messages_from_openai
 from ctxspec.rules import Level
 from ctxspec.strategies import session_logs
 
@@ -203,3 +205,85 @@ def test_every_unanswered_call_is_listed_at_a_valid_index(messages: list[Message
                 k += 1
             unanswered += [(i, c.id) for c in m.calls if c.id not in block]
     assert sorted(v.call for v in found if v.rule == "C1" and v.level is Level.REJECT) == sorted(c for _, c in unanswered)  # type: ignore[type-var]
+
+
+# -- what a runtime does that is not a defect, and what is ---------------------------------
+
+CRASH = Path(__file__).parent.parent / "examples" / "crash-mid-parallel.jsonl"
+
+
+def _log(path: Path) -> tuple[Event, ...]:
+    return load(str(path)).log
+
+
+def _request(*objs: dict[str, object]) -> tuple[Message, ...]:
+    return messages_from_openai(list(objs))
+
+
+def _call(*ids: str) -> dict[str, object]:
+    cmd = {"call_1": "pytest", "call_2": "ruff check"}
+    return {"role": "assistant", "content": "", "tool_calls": [{"id": i, "type": "function", "function": {"name": "Shell", "arguments": json.dumps({"cmd": cmd[i]})}} for i in ids]}
+
+
+#: What a runtime sent at line 8 of the crash example: its own words for the lost call.
+AFTER_CRASH = (
+    {"role": "system", "content": "You are a coding agent."},
+    {"role": "user", "content": "Run the tests and the linter."},
+    _call("call_1", "call_2"),
+    {"role": "tool", "tool_call_id": "call_1", "content": "No output."},
+    {"role": "tool", "tool_call_id": "call_2", "content": "All checks passed!"},
+    {"role": "user", "content": "continue"},
+)
+
+
+def test_a_request_from_the_middle_of_the_log_is_judged_at_its_own_request() -> None:
+    judged = judge_request(_log(CRASH), _request(*AFTER_CRASH), REFERENCE, declared=False)
+    assert (judged.point, judged.step_line, judged.findings) == (8, 8, ())
+    assert judged.notes[0] == "the request has a system prompt the log does not record; it is not judged"
+    assert judged.notes[1:] == ("a different policy, not a defect: synthetic result of 'call_1' does not say why (lost at crash): 'No output.'",)
+
+
+def test_under_a_declared_policy_its_wording_is_a_policy_finding() -> None:
+    judged = judge_request(_log(CRASH), _request(*AFTER_CRASH), REFERENCE, declared=True)
+    assert [(f.rule, f.level, f.call, f.index) for f in judged.findings] == [("C5", Level.POLICY, "call_1", 3)]
+
+
+def test_a_tool_message_that_answers_nothing_is_a_reject_at_its_own_index() -> None:
+    stray = {"role": "tool", "tool_call_id": "call_9", "content": "done"}
+    judged = judge_request(_log(CRASH), _request(*AFTER_CRASH[:5], stray, AFTER_CRASH[5]), REFERENCE, declared=False)
+    assert [(f.rule, f.level, f.call, f.index) for f in judged.findings] == [("C2", Level.REJECT, "call_9", 5)]
+
+
+def test_an_unanswered_call_without_a_result_says_the_runtime_must_close_it() -> None:
+    judged = judge_request(_log(CRASH), _request(*AFTER_CRASH[:3], AFTER_CRASH[4], AFTER_CRASH[5]), REFERENCE, declared=False)
+    [finding] = judged.findings
+    assert (finding.rule, finding.level, finding.call, finding.line) == ("C1", Level.REJECT, "call_1", 6)
+    assert finding.what == "the request lacks a tool message for call_1 (Shell), declared on line 4: the log has no result for it (lost at crash), so the runtime must close it"
+
+
+def test_merged_user_messages_are_a_note_unless_the_policy_is_declared(tmp_path: Path) -> None:
+    log = "\n".join(
+        json.dumps(e)
+        for e in (
+            {"type": "session.meta", "version": 1, "system": ""},
+            {"type": "notification", "text": "The build finished."},
+            {"type": "turn.prompt", "text": "Deploy it."},
+            {"type": "step.begin"},
+        )
+    )
+    events = load_text(log).log
+    merged = _request({"role": "user", "content": "The build finished.\n\nDeploy it."})
+    assert judge_request(events, merged, REFERENCE, declared=False).findings == ()
+    assert [(f.rule, f.level, f.line) for f in judge_request(events, merged, REFERENCE, declared=True).findings] == [("C6", Level.POLICY, 2), ("C6", Level.POLICY, 3)]
+    lost = _request({"role": "user", "content": "Deploy it."})
+    assert [(f.rule, f.level, f.line) for f in judge_request(events, lost, REFERENCE, declared=False).findings] == [("C8", Level.LOSS, 2)]
+
+
+def test_the_runtimes_own_summary_wording_is_not_a_finding() -> None:
+    log = _log(Path(__file__).parent.parent / "examples" / "compaction-cut.jsonl")
+    request = _request(
+        {"role": "user", "content": "<conversation-summary>The user asked for the slow test; a grep for sleep is running.</conversation-summary>"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "g1", "type": "function", "function": {"name": "Grep", "arguments": '{ "pattern": "sleep" }'}}]},
+        {"role": "tool", "tool_call_id": "g1", "content": "tests/test_io.py:88: time.sleep(30)"},
+    )
+    assert judge_request(log, request, REFERENCE, declared=True).findings == ()

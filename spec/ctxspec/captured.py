@@ -95,9 +95,15 @@ def _points(log: Sequence[Event], request: Sequence[Message]) -> tuple[list[int]
 
 
 def _severity(found: Iterable[Violation]) -> tuple[int, ...]:
+    """How many facts the violations are, counted at their worst level, most severe level first."""
+    worst: dict[str | int, Level] = {}
+    for k, v in enumerate(found):
+        key: str | int = v.call if v.call is not None else k
+        if key not in worst or v.level.severity > worst[key].severity:
+            worst[key] = v.level
     counts = [0] * len(Level)
-    for v in found:
-        counts[len(Level) - 1 - v.level.severity] += 1
+    for level in worst.values():
+        counts[len(Level) - 1 - level.severity] += 1
     return tuple(counts)
 
 
@@ -140,8 +146,8 @@ def judge_request(
     results = _judged_at(log, checked, pol, likely)
     if all(any(score(found)) for found in results.values()):  # no likely point fits: try the others
         results.update(_judged_at(log, checked, pol, others))
-    # The point where the request breaks the least, the latest of equals.
-    point = min(results, key=lambda n: (score(results[n]), -n))
+    # The point where the request is the fewest facts wrong, a likely one of equals, then the latest.
+    point = min(results, key=lambda n: (score(results[n]), n not in likely, -n))
     found = results[point]
     led = Ledger(policy=pol)
     for event in log[:point]:
