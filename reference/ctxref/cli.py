@@ -437,6 +437,7 @@ def _where(v: Violation, line_of: Callable[[int], int]) -> str:
 
 def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     from ctxspec.contract import MESSAGE_RULES
+    from ctxspec.rules import Level
     from ctxspec.messages import to_openai
 
     from .formats.loadable import refusals
@@ -447,13 +448,15 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     # Kimi CLI skips lines it cannot read before sending: judge what it sends.
     runtime_skips = fmt == "kimi-context"
     loaded, violations = check_messages_file(args.log, fmt, lenient=args.lenient or runtime_skips)
-    violations = _selection(args).keep(violations)
     refused = refusals(args.log, fmt)  # lines the runtime's own loader stops at: the session cannot be resumed
+    stops = {r.line for r in refused}
+    violations = [v for v in _selection(args).keep(violations) if not (v.rule == "C8" and v.line in stops)]
+    rules = MESSAGE_RULES + (("C8",) if fmt == "kimi-context" else ())
     code = 1 if violations or refused else 0
     if args.json:
         findings = [_violation(v) for v in violations]
         projection = [{"line": line, "message": to_openai(m)} for m, line in zip(loaded.messages, loaded.lines)]
-        doc = _check_doc(args, code, fmt, "messages", loaded.report, MESSAGE_RULES, findings, projection, None, messages=len(loaded.messages), refusals=[{"line": r.line, "why": r.why} for r in refused])
+        doc = _check_doc(args, code, fmt, "messages", loaded.report, rules, findings, projection, None, messages=len(loaded.messages), refusals=[{"line": r.line, "why": r.why} for r in refused])
         if refused:
             doc["verdict"] = "unloadable"
         _emit_json(doc, out)
@@ -467,9 +470,14 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
         for i, (m, line) in enumerate(zip(loaded.messages, loaded.lines)):
             print(f"  [{i}] line {line}: {json.dumps(to_openai(m), ensure_ascii=False)}", file=out)
     print("the contract's message-level rules on this request (the others need the session's event log):", file=out)
-
-    _print_rules(violations, lambda v: _where(v, lambda line: line), out, codes=[c for c in MESSAGE_RULES if c in _selection(args).rules])
-    accepted = "the provider would accept it" if not violations else f"the provider would reject it: {len(violations)} violation(s)"
+    _print_rules(violations, lambda v: _where(v, lambda line: line), out, codes=[c for c in rules if c in _selection(args).rules])
+    rejected = [v for v in violations if v.level is Level.REJECT]
+    if rejected:
+        accepted = f"the provider would reject it: {len(violations)} violation(s)"
+    elif violations:
+        accepted = f"the provider would accept it, but it loses context: {len(violations)} violation(s)"
+    else:
+        accepted = "the provider would accept it"
     print("verdict: " + _unloadable(fmt, refused) + accepted + ("" if runtime_skips else _skipped(loaded.report)), file=out)
     return code
 

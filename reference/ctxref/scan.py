@@ -309,8 +309,26 @@ def _kimi_cli_ui_log(path: str) -> bool:
 
 
 def _unloadable(path: str, runtime: str, fmt: str, refused: Sequence[_Refusal]) -> Result:
+    """Unloadable, with the repair that fixes it: ``repair`` mends what Kimi CLI refuses, and
+    ``repair --lenient`` drops the lines a Kimi Code reader cannot parse; nothing else is repaired."""
     first = min(refused, key=lambda r: r.line or sys.maxsize)
-    return Result(path, runtime, fmt, "unloadable", Finding(first.line or None, first.why), len(refused), repair_command(path))
+    command: str | None = None
+    if fmt == "kimi-context":
+        command = repair_command(path)
+    elif fmt == "kimi-wire" and {r.line for r in refused} <= _unreadable_lines(path):
+        command = repair_command(path, lenient=True)
+    return Result(path, runtime, fmt, "unloadable", Finding(first.line or None, first.why), len(refused), command)
+
+
+def _unreadable_lines(path: str) -> set[int]:
+    """The lines a lenient read skips as unreadable (what ``repair --lenient`` drops)."""
+    from .formats.base import ImportReport, open_input, read_records
+
+    report = ImportReport(path=path)
+    with open_input(path) as handle:
+        for _ in read_records(handle, report, lenient=True):
+            pass
+    return {s.line for s in report.unreadable}
 
 
 def _judge_task(task: Task) -> Result | Skipped:

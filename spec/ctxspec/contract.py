@@ -163,7 +163,7 @@ def check_messages(messages: Sequence[Message], policy: Policy = REFERENCE) -> l
                     seen_ids[call.id] = i
     first = next((i for i, m in enumerate(messages) if not isinstance(m, SystemMessage)), None)
     if first is not None and not isinstance(messages[first], UserMessage):
-        out.append(Violation("C10", f"first non-system message is a {messages[first].role} message", first))
+        out.append(Violation("C10", f"first non-system message is {'an' if messages[first].role == 'assistant' else 'a'} {messages[first].role} message", first))
     for i, m in enumerate(messages):
         if isinstance(m, (SystemMessage, UserMessage)) and not m.text:
             out.append(Violation("C10", f"empty {m.role} message", i))

@@ -42,6 +42,7 @@ from ctxspec.contract import Violation, check_messages
 from ctxspec.errors import InvalidEvent, InvalidLog
 from ctxspec.events import ToolCall
 from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from ctxspec.rules import Level
 
 from . import base as _base
 from .base import JSON, FieldError, ImportReport, Lenience, Skipped, dumps, get_bool, get_list, get_str, open_input, read_records
@@ -773,7 +774,22 @@ def check_loaded(loaded: LoadedMessages) -> list[Violation]:
 def check_messages_file(path: str, format: str | None = None, *, lenient: bool = False) -> tuple[LoadedMessages, list[Violation]]:
     """Load and check: the verdict on a message-list file."""
     loaded = load_messages(path, format, lenient=lenient)
-    return loaded, check_loaded(loaded)
+    return loaded, check_loaded(loaded) + skipped_by_runtime(loaded)
+
+
+def skipped_by_runtime(loaded: LoadedMessages) -> list[Violation]:
+    """The lines the runtime skips when it loads the file: what they held is not sent (C8, ``loss``).
+
+    Kimi CLI (from 1.30) skips a line it cannot read; a line it cannot read
+    and stops at is a refusal (:mod:`.loadable`), which the caller reports
+    instead.  Captured requests are one JSON document: nothing is skipped.
+    """
+    if loaded.format != "kimi-context":
+        return []
+    return [
+        Violation("C8", f"Kimi CLI skips this line when it loads the file ({s.why}): whatever it held is not sent", line=s.line, level=Level.LOSS)
+        for s in loaded.report.unreadable
+    ]
 
 
 # ---------------------------------------------------------------------------
