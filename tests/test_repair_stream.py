@@ -128,8 +128,8 @@ def test_an_insert_at_the_end_of_the_file_is_named_so() -> None:
     log = (SessionMeta(), TurnPrompt(text="hi"), StepBegin(), Assistant(text="", calls=(ToolCall(id="a", name="x", args="{}"),)))
     for fmt in EVENT_FORMATS:
         once = repair_text(export_text(log, fmt), fmt)
-        inserted = [c for c in once.changes if c.action == "inserted before"]
-        assert [c.line for c in inserted] == [0] and str(inserted[0]).startswith("end of file: inserted before")
+        inserted = [c for c in once.changes if c.action == "appended"]
+        assert [c.line for c in inserted] == [0] and str(inserted[0]).startswith("at the end, after line ")
 
 
 def test_strict_mode_names_the_first_line_that_is_not_utf8() -> None:

@@ -546,7 +546,7 @@ def cmd_repair(args: argparse.Namespace, out: TextIO) -> int:
                 in_place=bool(args.in_place),
                 backup=backup,
                 wrote=wrote,
-                changes=[{"line": line or None, "action": action, "detail": detail} for line, action, detail in changes],
+                changes=[{"line": line or None, "action": action, "detail": detail} for line, action, detail, _ in changes],
                 remaining=list(remaining),
             ),
             out,
@@ -558,8 +558,8 @@ def cmd_repair(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{_name(args.log)}: {fmt}: {len(changes)} change(s); wrote {where}{kept}", file=report_to)
     else:
         print(f"{_name(args.log)}: {fmt}: no change; {where} left as it was", file=report_to)
-    for line, action, detail in changes:
-        print(f"  {'line ' + str(line) if line else 'end of file'}: {action}: {detail}", file=report_to)
+    for _, action, detail, where in changes:
+        print(f"  {where}: {action}: {detail}", file=report_to)
     if remaining:
         print(f"left as it was ({len(remaining)}): the repaired file still needs these", file=report_to)
         for r in remaining:
@@ -570,8 +570,8 @@ def cmd_repair(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _repair_into(args: argparse.Namespace, fmt: str, sink: BinaryIO) -> tuple[list[tuple[int, str, str]], list[str]]:
-    """Repair ``args.log`` into ``sink``: ``(changes as (line, action, detail), what is left)``."""
+def _repair_into(args: argparse.Namespace, fmt: str, sink: BinaryIO) -> tuple[list[tuple[int, str, str, str]], list[str]]:
+    """Repair ``args.log`` into ``sink``: ``(changes as (line, action, detail, where), what is left)``."""
     from .formats.base import open_input
     from .formats.messages import MESSAGE_FORMATS, repair_messages_file
     from .formats.repair import repair_stream
@@ -581,11 +581,12 @@ def _repair_into(args: argparse.Namespace, fmt: str, sink: BinaryIO) -> tuple[li
         text, changes, remaining_v = repair_messages_file(args.log, fmt, lenient=args.lenient or fmt == "kimi-context")
         sink.write(text.encode("utf-8", "surrogateescape"))
         sink.flush()
-        return [_split_change(c) for c in changes], [str(v) for v in remaining_v]
+        split = [_split_change(c) for c in changes]
+        return [(line, action, detail, f"line {line}" if line else "at the end of the file") for line, action, detail in split], [str(v) for v in remaining_v]
     with open_input(args.log) as source:
         result = repair_stream(source, fmt, sink, lenient=args.lenient, path=args.log)
     sink.flush()
-    return [(c.line, c.action, c.detail) for c in result.changes], list(result.remaining_text)
+    return [(c.line, c.action, c.detail, c.where) for c in result.changes], list(result.remaining_text)
 
 
 def _split_change(text: str) -> tuple[int, str, str]:

@@ -84,15 +84,21 @@ from .verdict import describe
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One edit, named by the input line it concerns (0: the end of the file)."""
+    """One edit, named by the input line it concerns (0: the end of the file, after line ``after``)."""
 
     line: int
-    action: str  # inserted, moved, dropped, renamed, rewrote, relinked, renumbered
+    action: str  # inserted before, appended, moved, dropped, renamed, rewrote, relinked, renumbered
     detail: str
+    after: int = 0  # for an edit at the end: the input's last line
+
+    @property
+    def where(self) -> str:
+        if self.line:
+            return f"line {self.line}"
+        return f"at the end, after line {self.after}" if self.after else "at the end of the file"
 
     def __str__(self) -> str:
-        where = f"line {self.line}" if self.line else "end of file"
-        return f"{where}: {self.action}: {self.detail}"
+        return f"{self.where}: {self.action}: {self.detail}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,7 +608,8 @@ def _settle(
         event = ToolResult(call_id=r.call, output=SYNTHETIC[reason], is_error=True)
         near = _call_record(physical, where.lines(decl), orig_of.get(r.call, r.call), fmt.id_keys)
         plan.insert(slot, fmt.result_record(event, name, near))
-        plan.changes.append(Change(slot if slot <= where.n else 0, "inserted before", f"error result for {r.call} ({name}): {reason.value}"))
+        at_end = slot > where.n
+        plan.changes.append(Change(0 if at_end else slot, "appended" if at_end else "inserted before", f"error result for {r.call} ({name}): {reason.value}"))
 
 
 def _rename_call(plan: _Plan, where: _Where, fmt: EventFormat, physical: _Lines, r: Repair, calls: Sequence[_CallInfo]) -> None:
@@ -1204,8 +1211,8 @@ def repair_stream(source: IO[bytes], format: str, sink: IO[bytes], *, lenient: b
                 lines = trace.lines(c)
                 return origin.named(lines[0]) if lines else 0
 
-            described = tuple(f"line {original(r.line) or 'end of file'}: {describe(r, original)}" for r in left)
-        ordered = tuple(sorted(changes, key=lambda c: c.line or sys.maxsize))
+            described = tuple(f"{'line ' + str(original(r.line)) if original(r.line) else 'at the end of the file'}: {describe(r, original)}" for r in left)
+        ordered = tuple(sorted((c if c.line else replace(c, after=lines_in) for c in changes), key=lambda c: c.line or sys.maxsize))
         return RepairReport(format, ordered, tuple(left), described, lines_in, trace.n_lines)
     finally:
         for handle in temps:
