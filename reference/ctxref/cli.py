@@ -1068,6 +1068,12 @@ def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
+def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
+    from .scan import cmd_scan as scan
+
+    return scan(args, out)
+
+
 def cmd_rules(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         from ctxspec.contract import MESSAGE_RULES
@@ -1275,8 +1281,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
     p.set_defaults(run=cmd_explore)
 
-    from .scan import cmd_scan
-
     p = _sub(
         sub,
         "scan",
@@ -1290,7 +1294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folders", nargs="*", metavar="DIR", help="scan every *.jsonl under these folders instead of the runtimes' own (a file is scanned as is)")
     p.add_argument("--workers", type=_at_least(1), metavar="N", help="processes to use (default: every core)")
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
-    p.set_defaults(run=cmd_scan)
+    p.set_defaults(run=cmd_scan)  # imports the scanner when run, like every command
 
     p = _sub(sub, "rules", "list the rules of the contract", "List the rules of the context contract (docs/contract.md has one section each).", ["ctxcontract rules", "ctxcontract rules --json"])
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
