@@ -7,8 +7,6 @@ import gzip
 import io
 import json
 import os
-import pty
-import select
 import signal
 import subprocess
 import sys
@@ -20,6 +18,7 @@ import pytest
 
 import ctxcontract
 from ctxref.cli import build_parser, main
+from terminal import on_a_terminal
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples"
@@ -258,27 +257,10 @@ def test_verify_leaves_no_example_database(tmp_path: Path) -> None:
 def test_verify_shows_progress_on_a_terminal(tmp_path: Path) -> None:
     (tmp_path / "slow.py").write_text(SLOW, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "spec"), str(ROOT / "reference")])}
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([*CLI, "verify", "--projector", "slow.py:project", "--max-examples", "30"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=slave, env=env)
-    os.close(slave)
-    screen = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 120)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        screen += chunk
-    out, _ = proc.communicate(timeout=60)
-    os.close(master)
-    assert proc.returncode == 0
-    text = screen.decode(errors="replace")
+    code, text, out = on_a_terminal([*CLI, "verify", "--projector", "slow.py:project", "--max-examples", "30"], cwd=tmp_path, env=env)
+    assert code == 0
     assert "\r" in text and " programs (" in text and "/s, 0 finding(s)" in text, text
-    assert "tried " in out.decode()
+    assert "tried " in out
 
 
 # -- input hygiene --------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from ctxref.formats import export_text, load
 from ctxref.formats.messages import export_kimi_context
 from ctxref.projector import project
 from ctxspec.rules import Level
+from terminal import on_a_terminal
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples"
@@ -275,27 +276,10 @@ def test_unloadable_through_the_kimi_cli_loader_model(home: Home) -> None:
 
 def test_a_progress_bar_on_a_terminal_only(home: Home) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "spec"), str(ROOT / "reference")])}
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "ctxcontract", "scan", "--workers", "2"], stdout=subprocess.PIPE, stderr=slave, env=env)
-    os.close(slave)
-    screen = b""
-    while True:
-        ready, _, _ = select.select([master], [], [], 120)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        screen += chunk
-    out, _ = proc.communicate(timeout=120)
-    os.close(master)
-    assert proc.returncode == 1
-    text = screen.decode(errors="replace")
+    code, text, out = on_a_terminal([sys.executable, "-m", "ctxcontract", "scan", "--workers", "2"], env=env)
+    assert code == 1
     assert "\r[" in text and "16/16 sessions" in text, text
-    assert "16/16" not in out.decode() and out.decode().splitlines()[-1].startswith("scanned 16 session file(s)")
+    assert "16/16" not in out and out.splitlines()[-1].startswith("scanned 16 session file(s)")
 
 
 def test_the_repair_command_makes_an_unloadable_file_loadable(home: Home) -> None:
