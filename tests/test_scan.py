@@ -304,7 +304,9 @@ def test_a_signal_stops_every_worker_in_one_line(tmp_path: Path, sig: int, code:
         os.link(one, folder / f"rollout-{i:05d}.jsonl")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "spec"), str(ROOT / "reference")])}
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "ctxcontract", "scan", str(folder), "--workers", "2"], stdout=subprocess.PIPE, stderr=slave, env=env)
+    # As from a terminal: Ctrl-C's default action (a test runner's worker may ignore SIGINT, and a child inherits that).
+    restore = (lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) if sig == signal.SIGINT else None
+    proc = subprocess.Popen([sys.executable, "-m", "ctxcontract", "scan", str(folder), "--workers", "2"], stdout=subprocess.PIPE, stderr=slave, env=env, preexec_fn=restore)
     os.close(slave)
     screen = b""
     while not re.search(rb"\] [1-9][0-9,]*/4,000 sessions", screen):  # some files judged, not all
