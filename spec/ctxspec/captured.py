@@ -74,20 +74,20 @@ def _points(log: Sequence[Event], request: Sequence[Message]) -> tuple[list[int]
     """The projection points the request can be, likely ones first: ``(likely, others)``.
 
     A request is built after each ``step.begin``, or is the next one, after the
-    last line.  When the request's last assistant message has calls and the log
-    holds a reply with the same first call id, the request was most likely built
-    after that reply and before the next reply with something in it.
+    last line.  When the log holds the request's last assistant message (a reply
+    with the same first call id, or with the same text if it has no calls), the
+    request was most likely built after that reply and before the next reply
+    with something in it.
     """
     points = [i + 1 for i, e in enumerate(log) if isinstance(e, StepBegin)]
     if not points or points[-1] != len(log):
         points.append(len(log))
     last = next((m for m in reversed(request) if isinstance(m, AssistantMessage)), None)
     likely: set[int] = set()
-    if last is not None and last.calls:
-        first = last.calls[0].id
+    if last is not None and (last.calls or last.text):
         replies = [(i, e) for i, e in enumerate(log) if isinstance(e, Assistant) and (e.text or e.calls)]
         for n, (at, reply) in enumerate(replies):
-            if any(c.id == first for c in reply.calls):
+            if any(c.id == last.calls[0].id for c in reply.calls) if last.calls else reply.text == last.text:
                 nxt = replies[n + 1][0] if n + 1 < len(replies) else len(log)
                 likely.update(p for p in points if at < p <= nxt)
     first_try = sorted(likely)[-MAX_POINTS:] if likely else points[-MAX_POINTS:]

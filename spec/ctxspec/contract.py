@@ -345,9 +345,11 @@ def check_projection(
         item_end[id(item)] = max([i + len(block), *(k for k in range(i + 1, len(messages)) if isinstance(messages[k], ToolMessage) and messages[k].call_id in ids)])  # type: ignore[union-attr]
         if pol.block_order is BlockOrder.ARRIVAL and len(shape.calls) > 1:
             out.extend(_arrival_order(shape.calls, m, messages, block, i))
+    gone: dict[CallStatus, dict[tuple[str, str], Call]] | None = None  # built once, when first needed
     for i in sent:
         if i not in accounted and messages[i].calls:  # type: ignore[union-attr]
-            out.extend(_unexpected_exchange(led, pol, messages, i))
+            gone = gone if gone is not None else _gone_calls(led, pol)
+            out.extend(_unexpected_exchange(gone, pol, messages, i))
 
     # User input (exact text; contained, when the policy merges) and late notes (containing the output).
     users = [i for i, m in enumerate(messages) if isinstance(m, UserMessage) and (i not in accounted or (merged and i == summary_at))]
@@ -541,16 +543,27 @@ def _check_call(led: Ledger, pol: Policy, call: Call, sent_id: str, messages: Se
     return out
 
 
-def _unexpected_exchange(led: Ledger, pol: Policy, messages: Sequence[Message], i: int) -> list[Violation]:
+def _gone_calls(led: Ledger, pol: Policy) -> dict[CallStatus, dict[tuple[str, str], Call]]:
+    """The half-streamed and the summarized calls, by name and arguments (the first of each)."""
+    out: dict[CallStatus, dict[tuple[str, str], Call]] = {CallStatus.DROPPED: {}, CallStatus.SUMMARIZED: {}}
+    for c in led.all_calls:
+        if c.status in out:
+            out[c.status].setdefault((c.name, args_key(c.args, pol)), c)
+    return out
+
+
+def _unexpected_exchange(gone: dict[CallStatus, dict[tuple[str, str], Call]], pol: Policy, messages: Sequence[Message], i: int) -> list[Violation]:
     m = messages[i]
     assert isinstance(m, AssistantMessage)
-    pairs = {(c.name, args_key(c.args, pol)) for c in m.calls}
-    half = [c for c in led.all_calls if c.status is CallStatus.DROPPED and (c.name, args_key(c.args, pol)) in pairs]
+    pairs = [(c.name, args_key(c.args, pol)) for c in m.calls]
+    half = [gone[CallStatus.DROPPED][p] for p in pairs if p in gone[CallStatus.DROPPED]]
     if half:
-        return [Violation("C10", f"half-streamed call {half[0].id!r} ({half[0].name}) is sent", i, half[0].line)]
-    summarized = [c for c in led.all_calls if c.status is CallStatus.SUMMARIZED and (c.name, args_key(c.args, pol)) in pairs]
+        first = min(half, key=lambda c: c.line)
+        return [Violation("C10", f"half-streamed call {first.id!r} ({first.name}) is sent", i, first.line)]
+    summarized = [gone[CallStatus.SUMMARIZED][p] for p in pairs if p in gone[CallStatus.SUMMARIZED]]
     if summarized:
-        return [Violation("C7", f"call {summarized[0].id!r} was summarized but is still sent", i, summarized[0].line)]
+        first = min(summarized, key=lambda c: c.line)
+        return [Violation("C7", f"call {first.id!r} was summarized but is still sent", i, first.line)]
     return [Violation("C8", f"assistant message with calls {[c.id for c in m.calls]} is not accounted for by the log", i)]
 
 
