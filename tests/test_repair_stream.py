@@ -256,7 +256,7 @@ MEMORY_SHARE = 0.1
 @pytest.mark.parametrize("fmt", ["kimi-wire", "codex"])
 def test_repair_memory_is_a_small_fraction_of_the_file(fmt: str, tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
-    size = write_big(path, fmt, turns=700, output_bytes=20_000)
+    size = write_big(path, fmt, turns=350, output_bytes=40_000)
     assert size > 25_000_000
     with open(path, "rb") as job:
         peak, report = peak_while(job, fmt)
