@@ -123,8 +123,8 @@ def _ungrouped(log: Sequence[Event], request: Sequence[Message]) -> Judgement:
     """Every violation its own finding."""
     original = captured._group
 
-    def each(found, led, checked, index, origin):  # type: ignore[no-untyped-def]
-        return [f for v in found for f in original([v], led, checked, index, origin)]
+    def each(found, *rest):  # type: ignore[no-untyped-def]
+        return [f for v in found for f in original([v], *rest)]
 
     captured._group = each  # type: ignore[assignment]
     try:
@@ -297,3 +297,15 @@ def test_the_runtimes_own_summary_wording_is_not_a_finding() -> None:
         {"role": "tool", "tool_call_id": "g1", "content": "tests/test_io.py:88: time.sleep(30)"},
     )
     assert judge_request(log, request, REFERENCE, declared=True).findings == ()
+
+
+def test_a_call_is_named_by_its_own_record() -> None:
+    """In a Codex rollout the call's ``function_call`` line, not the reasoning item that opens its reply."""
+    imp = load(str(Path(__file__).parent.parent / "examples" / "codex" / "crash-mid-parallel.jsonl"))
+    sourced = _projection(imp.log)
+    request = [m for m in (m for m, _ in sourced) if not (isinstance(m, ToolMessage) and m.call_id == "call_pyt")]
+    judged = judge_request(imp.log, request, REFERENCE, declared=False, origin=imp.origin, call_origin=imp.call_origin)
+    [finding] = judged.findings
+    assert finding.call == "call_pyt" and "declared on line 8:" in finding.what, finding
+    without = judge_request(imp.log, request, REFERENCE, declared=False, origin=imp.origin)
+    assert "declared on line 7:" in without.findings[0].what  # the reply's first record: the reasoning item

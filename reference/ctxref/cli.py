@@ -344,7 +344,7 @@ def _check_request(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     captured = load_messages(args.request)
     policy = _policy(args)
     declared = bool(getattr(args, "policy", None))
-    judged = judge_request(imp.log, captured.messages, policy, declared=declared, origin=imp.origin)
+    judged = judge_request(imp.log, captured.messages, policy, declared=declared, origin=imp.origin, call_origin=imp.call_origin)
     select = _selection(args)
     findings = [f for f in judged.findings if any(r in select.rules for r in f.rules) and f.level.at_least(select.fail_on)]
     code = 1 if findings else 0

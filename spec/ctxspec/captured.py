@@ -114,12 +114,15 @@ def judge_request(
     *,
     declared: bool,
     origin: Callable[[int], int] = lambda line: line,
+    call_origin: Callable[[int, str], int] | None = None,
 ) -> Judgement:
     """Judge ``request`` as the projection the runtime built at some request of ``log``.
 
     ``declared`` says whether ``policy`` is the runtime's declared policy (then
     policy-level differences are findings) or only the reference yardstick.
-    ``origin`` maps a log line (1-based event index) to the file's line.
+    ``origin`` maps a log line (1-based event index) to the file's line;
+    ``call_origin(line, call id)``, where a format writes each call as a record
+    of its own, to the line of the call's record (else the reply's line is used).
     """
     pol = replace(policy, arguments=Arguments.JSON)
     notes: list[str] = []
@@ -163,7 +166,8 @@ def judge_request(
     for v in found:
         if v not in counted:
             notes.append(f"a different policy, not a defect: {v.message}")
-    findings = _group(counted, led, checked, index, origin)
+    declared_at = call_origin if call_origin is not None else (lambda line, _call: origin(line))
+    findings = _group(counted, led, checked, index, origin, declared_at)
     step_line = origin(point) if point and isinstance(log[point - 1], StepBegin) else None
     return Judgement(point, step_line, tuple(findings), tuple(notes))
 
@@ -183,7 +187,12 @@ def _judged_at(log: Sequence[Event], checked: Sequence[Message], pol: Policy, po
 
 
 def _group(
-    found: Sequence[Violation], led: Ledger, checked: Sequence[Message], index: Callable[[int | None], int | None], origin: Callable[[int], int]
+    found: Sequence[Violation],
+    led: Ledger,
+    checked: Sequence[Message],
+    index: Callable[[int | None], int | None],
+    origin: Callable[[int], int],
+    declared_at: Callable[[int, str], int],
 ) -> list[RequestFinding]:
     """One finding per fact: the violations about one call are one finding."""
     order: list[str | int] = []
@@ -201,7 +210,7 @@ def _group(
         rules = tuple(dict.fromkeys(v.rule for v in group))
         line = next((v.line for v in group if v.line is not None), None)
         what = "; ".join(dict.fromkeys(v.message for v in group))
-        about = _about_call(key, group, led, checked, origin) if isinstance(key, str) else None
+        about = _about_call(key, group, led, checked, origin, declared_at) if isinstance(key, str) else None
         what, line = about if about is not None else (_in_file(what, line, origin), line)
         at = next((v.index for v in group if v.index is not None), None)
         call = key if isinstance(key, str) else None
@@ -213,7 +222,9 @@ def _in_file(what: str, line: int | None, origin: Callable[[int], int]) -> str:
     return what if line is None else f"{what} (log line {origin(line)})"
 
 
-def _about_call(call_id: str, group: Sequence[Violation], led: Ledger, checked: Sequence[Message], origin: Callable[[int], int]) -> tuple[str, int | None] | None:
+def _about_call(
+    call_id: str, group: Sequence[Violation], led: Ledger, checked: Sequence[Message], origin: Callable[[int], int], declared_at: Callable[[int, str], int]
+) -> tuple[str, int | None] | None:
     """The sentence for a call whose tool message the request lacks, in the file's lines.
 
     The call is found by the line the contract named: its result's line (C4)
@@ -231,7 +242,7 @@ def _about_call(call_id: str, group: Sequence[Violation], led: Ledger, checked: 
             if call is not None:
                 why = call.reason.value if call.reason is not None else "never answered"
                 return (
-                    f"the request lacks a tool message for {call_id} ({call.name}), declared on line {origin(call.line)}: "
+                    f"the request lacks a tool message for {call_id} ({call.name}), declared on line {declared_at(call.line, call.id)}: "
                     f"the log has no result for it ({why}), so the runtime must close it",
                     v.line,
                 )
