@@ -53,17 +53,15 @@ def _compact(m: Message, system: str) -> Message:
     if isinstance(m, SystemMessage):
         return SystemMessage(text=system)
     if isinstance(m, AssistantMessage):
-        calls = tuple(replace(c, args=json.dumps(json.loads(c.args), separators=(",", ":"))) if _is_json(c.args) else c for c in m.calls)
-        return replace(m, calls=calls)
+        return replace(m, calls=tuple(replace(c, args=_compact_json(c.args)) for c in m.calls))
     return m
 
 
-def _is_json(text: str) -> bool:
+def _compact_json(text: str) -> str:
     try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
+        return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+    except ValueError:  # not JSON: sent as it is
+        return text
 
 
 def clean_requests_are_clean(judge: Judge, log: Sequence[Event], k: int) -> None:
@@ -120,17 +118,13 @@ def test_a_request_lacking_one_tool_message_is_exactly_that_finding(log: tuple[E
 
 
 def _ungrouped(log: Sequence[Event], request: Sequence[Message]) -> Judgement:
-    """Every violation its own finding."""
-    original = captured._group
-
-    def each(found, *rest):  # type: ignore[no-untyped-def]
-        return [f for v in found for f in original([v], *rest)]
-
-    captured._group = each  # type: ignore[assignment]
+    """Every violation its own fact."""
+    original = captured._facts
+    captured._facts = lambda found: [[v] for v in found]
     try:
         return _judge(log, request)
     finally:
-        captured._group = original
+        captured._facts = original
 
 
 def _textual(log: Sequence[Event], request: Sequence[Message]) -> Judgement:

@@ -94,16 +94,19 @@ def _points(log: Sequence[Event], request: Sequence[Message]) -> tuple[list[int]
     return first_try, [p for p in points[-MAX_POINTS:] if p not in first_try]
 
 
+def _facts(found: Iterable[Violation]) -> list[list[Violation]]:
+    """The violations grouped by fact, in order: those about one call are one fact, each other is its own."""
+    groups: dict[str | int, list[Violation]] = {}
+    for k, v in enumerate(found):
+        groups.setdefault(v.call if v.call is not None else k, []).append(v)
+    return list(groups.values())
+
+
 def _severity(found: Iterable[Violation]) -> tuple[int, ...]:
     """How many facts the violations are, counted at their worst level, most severe level first."""
-    worst: dict[str | int, Level] = {}
-    for k, v in enumerate(found):
-        key: str | int = v.call if v.call is not None else k
-        if key not in worst or v.level.severity > worst[key].severity:
-            worst[key] = v.level
     counts = [0] * len(Level)
-    for level in worst.values():
-        counts[len(Level) - 1 - level.severity] += 1
+    for fact in _facts(found):
+        counts[len(Level) - 1 - max(v.level.severity for v in fact)] += 1
     return tuple(counts)
 
 
@@ -142,8 +145,11 @@ def judge_request(
     checked: list[Message] = ([SystemMessage(text=meta_system)] if meta_system else []) + body
     shift = (1 if meta_system else 0) - offset  # checked index - request index
 
+    def counts(v: Violation) -> bool:  # a policy difference is a finding only under a declared policy
+        return declared or v.level is not Level.POLICY
+
     def score(found: list[Violation]) -> tuple[int, ...]:
-        return _severity(v for v in found if declared or v.level is not Level.POLICY)
+        return _severity(v for v in found if counts(v))
 
     likely, others = _points(log, body)
     results = _judged_at(log, checked, pol, likely)
@@ -162,12 +168,9 @@ def judge_request(
         j = i - shift
         return min(max(j, 0), len(request) - 1)
 
-    counted = [v for v in found if declared or v.level is not Level.POLICY]
-    for v in found:
-        if v not in counted:
-            notes.append(f"a different policy, not a defect: {v.message}")
+    notes += [f"a different policy, not a defect: {v.message}" for v in found if not counts(v)]
     declared_at = call_origin if call_origin is not None else (lambda line, _call: origin(line))
-    findings = _group(counted, led, checked, index, origin, declared_at)
+    findings = _group([v for v in found if counts(v)], led, checked, index, origin, declared_at)
     step_line = origin(point) if point and isinstance(log[point - 1], StepBegin) else None
     return Judgement(point, step_line, tuple(findings), tuple(notes))
 
@@ -194,27 +197,18 @@ def _group(
     origin: Callable[[int], int],
     declared_at: Callable[[int, str], int],
 ) -> list[RequestFinding]:
-    """One finding per fact: the violations about one call are one finding."""
-    order: list[str | int] = []
-    groups: dict[str | int, list[Violation]] = {}
-    for k, v in enumerate(found):
-        key: str | int = v.call if v.call is not None else k
-        if key not in groups:
-            order.append(key)
-            groups[key] = []
-        groups[key].append(v)
+    """One finding per fact (:func:`_facts`), at the level of its worst violation."""
     out: list[RequestFinding] = []
-    for key in order:
-        group = sorted(groups[key], key=lambda v: -v.level.severity)
-        worst = group[0]
+    for fact in _facts(found):
+        group = sorted(fact, key=lambda v: -v.level.severity)
+        worst, key = group[0], group[0].call
         rules = tuple(dict.fromkeys(v.rule for v in group))
         line = next((v.line for v in group if v.line is not None), None)
         what = "; ".join(dict.fromkeys(v.message for v in group))
-        about = _about_call(key, group, led, checked, origin, declared_at) if isinstance(key, str) else None
+        about = _about_call(key, group, led, checked, origin, declared_at) if key is not None else None
         what, line = about if about is not None else (_in_file(what, line, origin), line)
         at = next((v.index for v in group if v.index is not None), None)
-        call = key if isinstance(key, str) else None
-        out.append(RequestFinding(worst.rule, worst.level, what, index(at), None if line is None else origin(line), rules, call))
+        out.append(RequestFinding(worst.rule, worst.level, what, index(at), None if line is None else origin(line), rules, key))
     return out
 
 
