@@ -441,17 +441,17 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     from ctxspec.messages import to_openai
 
     from .formats.loadable import refusals
-    from .formats.messages import check_messages_file
+    from .formats.messages import check_messages_file, runtime_reads_leniently
 
     if args.projector or args.projector_cmd or args.request:
         _fail(f"{_name(args.log)}: {fmt} stores the message list itself; --projector, --projector-cmd and --request take a session log")
     # Kimi CLI skips lines it cannot read before sending: judge what it sends.
-    runtime_skips = fmt == "kimi-context"
+    runtime_skips = runtime_reads_leniently(fmt)
     loaded, violations = check_messages_file(args.log, fmt, lenient=args.lenient or runtime_skips)
     refused = refusals(args.log, fmt)  # lines the runtime's own loader stops at: the session cannot be resumed
     stops = {r.line for r in refused}
     violations = [v for v in _selection(args).keep(violations) if not (v.rule == "C8" and v.line in stops)]
-    rules = MESSAGE_RULES + (("C8",) if fmt == "kimi-context" else ())
+    rules = MESSAGE_RULES + (("C8",) if runtime_skips else ())
     code = 1 if violations or refused else 0
     if args.json:
         findings = [_violation(v) for v in violations]
@@ -573,12 +573,12 @@ def cmd_repair(args: argparse.Namespace, out: TextIO) -> int:
 def _repair_into(args: argparse.Namespace, fmt: str, sink: BinaryIO) -> tuple[list[tuple[int, str, str, str]], list[str]]:
     """Repair ``args.log`` into ``sink``: ``(changes as (line, action, detail, where), what is left)``."""
     from .formats.base import open_input
-    from .formats.messages import MESSAGE_FORMATS, repair_messages_file
+    from .formats.messages import MESSAGE_FORMATS, repair_messages_file, runtime_reads_leniently
     from .formats.repair import repair_stream
 
     if fmt in MESSAGE_FORMATS:
         # as check judges it: Kimi CLI skips the lines it cannot read, so repair removes them
-        text, changes, remaining_v = repair_messages_file(args.log, fmt, lenient=args.lenient or fmt == "kimi-context")
+        text, changes, remaining_v = repair_messages_file(args.log, fmt, lenient=args.lenient or runtime_reads_leniently(fmt))
         sink.write(text.encode("utf-8", "surrogateescape"))
         sink.flush()
         split = [_split_change(c) for c in changes]
@@ -605,12 +605,12 @@ def cmd_project(args: argparse.Namespace, out: TextIO) -> int:
     from ctxspec.messages import messages_to_openai
 
     from .formats import load
-    from .formats.messages import MESSAGE_FORMATS, load_messages
+    from .formats.messages import MESSAGE_FORMATS, load_messages, runtime_reads_leniently
     from .projector import project
 
     fmt = _format_of(args.log, args.format)
     if fmt in MESSAGE_FORMATS:  # the file holds the message list: as the runtime sends it
-        loaded = load_messages(args.log, fmt, lenient=args.lenient or fmt == "kimi-context")
+        loaded = load_messages(args.log, fmt, lenient=args.lenient or runtime_reads_leniently(fmt))
         messages: Sequence[Message] = loaded.messages
         report = loaded.report
     else:

@@ -238,7 +238,7 @@ def _judge(path: str, runtime: str | None) -> Result | Skipped:
     from ctxspec.errors import InvalidLog
 
     from .formats import detect_format
-    from .formats.messages import MESSAGE_FORMATS, check_messages_file
+    from .formats.messages import MESSAGE_FORMATS, check_messages_file, runtime_reads_leniently
     from .formats.verdict import check_file
 
     try:
@@ -259,7 +259,7 @@ def _judge(path: str, runtime: str | None) -> Result | Skipped:
         refused = list(refusals(path, fmt)) if refusals is not None else []
         if fmt in MESSAGE_FORMATS:
             # Kimi CLI skips lines it cannot read before sending: judge what it sends (as ``check`` does).
-            _, violations = check_messages_file(path, fmt, lenient=fmt == "kimi-context")
+            _, violations = check_messages_file(path, fmt, lenient=runtime_reads_leniently(fmt))
             levels = [(v.level, v.line, Finding(v.line, v.message, v.rule, v.level.value)) for v in violations]
         else:
             verdict = check_file(path, format=fmt)

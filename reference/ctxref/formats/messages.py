@@ -777,6 +777,17 @@ def check_messages_file(path: str, format: str | None = None, *, lenient: bool =
     return loaded, check_loaded(loaded) + skipped_by_runtime(loaded)
 
 
+#: The message formats whose runtime skips a line it cannot read when it loads
+#: the file (Kimi CLI from 1.30): they are read leniently, as the runtime reads
+#: them, by check, repair, project and scan, and each skipped line is a C8 loss.
+RUNTIME_SKIPS: Final = frozenset({"kimi-context"})
+
+
+def runtime_reads_leniently(format: str) -> bool:
+    """Whether the runtime that writes ``format`` skips the lines it cannot read (:data:`RUNTIME_SKIPS`)."""
+    return format in RUNTIME_SKIPS
+
+
 def skipped_by_runtime(loaded: LoadedMessages) -> list[Violation]:
     """The lines the runtime skips when it loads the file: what they held is not sent (C8, ``loss``).
 
@@ -784,7 +795,7 @@ def skipped_by_runtime(loaded: LoadedMessages) -> list[Violation]:
     and stops at is a refusal (:mod:`.loadable`), which the caller reports
     instead.  Captured requests are one JSON document: nothing is skipped.
     """
-    if loaded.format != "kimi-context":
+    if not runtime_reads_leniently(loaded.format):
         return []
     return [
         Violation("C8", f"Kimi CLI skips this line when it loads the file ({s.why}): whatever it held is not sent", line=s.line, level=Level.LOSS)
