@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Union
 
 from .errors import InvalidLog
@@ -36,9 +36,32 @@ class UserMessage:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Reasoning:
+    """What a thinking model returned before its reply, as it must be sent back.
+
+    ``text`` is the thinking (or its summary); ``signature`` the opaque token
+    the provider returned with it (Anthropic's ``signature``, the Responses
+    API's ``encrypted_content``, Gemini's ``thoughtSignature``); ``id`` the
+    item id, where the provider gives one (Responses ``rs_...``).
+    """
+
+    text: str = ""
+    signature: str = ""
+    id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AssistantMessage:
+    """A reply: its text and calls, and the reasoning that came with it.
+
+    ``reasoning`` is not part of what the contract compares (two messages
+    that differ only in it are equal): the log model does not carry it, and
+    only a provider's thinking mode needs it sent back (``ctxspec.providers``).
+    """
+
     text: str = ""
     calls: tuple[ToolCall, ...] = ()
+    reasoning: Reasoning | None = field(default=None, compare=False)
     role: ClassVar[str] = "assistant"
 
 

@@ -34,7 +34,7 @@ import io
 import json
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Final, Union
 
@@ -114,9 +114,13 @@ class DocumentSource:
     raw_messages: tuple[object, ...]
     #: Line where each message object of the ``messages`` array begins.
     message_lines: tuple[int, ...]
-    #: For each message object, the line where each of its content blocks begins
+    #: For each message object, the line where each of its content blocks (Gemini: parts) begins
     #: (empty when the content is a string).
     block_lines: tuple[tuple[int, ...], ...]
+    #: Line of each top-level member of the document (``system``, ``instructions``, ...).
+    member_lines: Mapping[str, int]
+    #: Line where the document begins.
+    first_line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,6 +545,10 @@ def _read_document(handle: IO[bytes], report: ImportReport) -> tuple[str, object
     return text, doc
 
 
+#: The key holding the history in each request format's document.
+ITEMS_KEY: Final[dict[str, str]] = {"openai": "messages", "anthropic": "messages", "gemini": "contents", "openai-responses": "input"}
+
+
 def _load_document(handle: IO[bytes], format: str, report: ImportReport, lenient: bool) -> LoadedMessages:
     text, doc = _read_document(handle, report)
     newlines = [m.start() for m in re.finditer("\n", text)]
@@ -548,42 +556,52 @@ def _load_document(handle: IO[bytes], format: str, report: ImportReport, lenient
     def line_at(offset: int) -> int:
         return bisect.bisect_right(newlines, offset - 1) + 1
 
+    key = ITEMS_KEY[format]
     start = _skip_ws(text, 0)
-    system_line = line_at(start)
-    if isinstance(doc, list):
+    member_lines: dict[str, int] = {}
+    if isinstance(doc, list) and key == "messages":
         raw_messages: list[object] = doc
         array_at = start
     elif isinstance(doc, dict):
         members = _member_starts(text, start)
-        if not isinstance(doc.get("messages"), list):
-            raise InvalidLog(f"a request document needs a 'messages' array, got {_base._jtype(doc.get('messages'))}", line=line_at(start), path=report.path)
-        raw_messages = doc["messages"]
-        array_at = members["messages"]
-        if "system" in members:
-            system_line = line_at(members["system"])
+        member_lines = {k: line_at(v) for k, v in members.items()}
+        if not isinstance(doc.get(key), list):
+            raise InvalidLog(f"a {format} request document needs a '{key}' array, got {_base._jtype(doc.get(key))}", line=line_at(start), path=report.path)
+        raw_messages = doc[key]
+        array_at = members[key]
     else:
         raise InvalidLog(f"expected a request object or a messages array, got {_base._jtype(doc)}", line=line_at(start), path=report.path)
     starts = _array_starts(text, array_at)
     message_lines = tuple(line_at(s) for s in starts)
     block_lines: list[tuple[int, ...]] = []
+    inner = "parts" if format == "gemini" else "content"
     for s, raw in zip(starts, raw_messages):
         lines: tuple[int, ...] = ()
-        if isinstance(raw, dict) and isinstance(raw.get("content"), list):
-            at = _member_starts(text, s).get("content")
+        if isinstance(raw, dict) and isinstance(raw.get(inner), list):
+            at = _member_starts(text, s).get(inner)
             if at is not None:
                 lines = tuple(line_at(b) for b in _array_starts(text, at))
         block_lines.append(lines)
-    source = DocumentSource(doc, tuple(raw_messages), message_lines, tuple(block_lines))
+    source = DocumentSource(doc, tuple(raw_messages), message_lines, tuple(block_lines), member_lines, line_at(start))
     lax = Lenience(report, lenient)
     if format == "openai":
         return _openai(source, report, lax)
-    system: str | None = None
-    if isinstance(doc, dict) and "system" in doc:
-        try:
-            system = _anthropic_system(doc["system"])
-        except FieldError as exc:
-            lax.bad(system_line, f"system: {exc}")
-    return _anthropic(source, system, system_line, report, lax)
+    if format == "anthropic":
+        system_line = member_lines.get("system", line_at(start))
+        system: str | None = None
+        if isinstance(doc, dict) and "system" in doc:
+            try:
+                system = _anthropic_system(doc["system"])
+            except FieldError as exc:
+                lax.bad(system_line, f"system: {exc}")
+        return _anthropic(source, system, system_line, report, lax)
+    return DOCUMENT_READERS[format](source, report, lax)
+
+
+#: Readers of the request formats defined in their own modules (``gemini``,
+#: ``openai-responses``): each registers itself here when imported.
+DocumentReader = Callable[[DocumentSource, ImportReport, Lenience], LoadedMessages]
+DOCUMENT_READERS: dict[str, DocumentReader] = {}
 
 
 def _finish(format: str, source: DocumentSource, messages: list[Message], origins: list[Origin], report: ImportReport, provider: Sequence[Violation] = ()) -> LoadedMessages:
