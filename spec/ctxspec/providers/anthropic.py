@@ -23,7 +23,9 @@ ORPHAN = (
     "Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
 )
 DUPLICATE = "messages.{i}.content.{j}: `tool_use` ids must be unique"
-RESULTS_FIRST = UNANSWERED  # text before a result: the results are not "immediately after" (see docs/providers.md)
+#: Text before a result: Anthropic looks for the results only at the start of the next message, so the
+#: results after the text are "not found immediately after" (a live test: docs/research-providers.md §3.1).
+RESULTS_FIRST = UNANSWERED
 ID_PATTERN = "messages.{i}.content.{j}.{kind}: String should match pattern '^[a-zA-Z0-9_-]+$'"
 EMPTY = "messages.{i}: all messages must have non-empty content except for the optional final assistant message"
 THINKING = (
@@ -211,19 +213,19 @@ PROVIDER = Provider(
         ),
         ProviderRule(
             "AN4", "results first", "in the turn answering calls, every tool_result comes before any other block",
-            RESULTS_FIRST, Evidence.INFERRED, (_DOCS,), _results_first, ("C1", "C6"),
+            RESULTS_FIRST, Evidence.VERIFIED, ("https://github.com/QwenLM/qwen-code/pull/8165", _DOCS), _results_first, ("C1", "C6"),
         ),
         ProviderRule(
             "AN5", "id pattern", "tool_use ids and tool_use_ids match ^[a-zA-Z0-9_-]+$",
-            ID_PATTERN, Evidence.INFERRED, (), _id_pattern,
+            ID_PATTERN, Evidence.VERIFIED, ("https://github.com/BlockRunAI/ClawRouter/issues/17", "https://github.com/CommandCodeAI/command-code/issues/323"), _id_pattern,
         ),
         ProviderRule(
             "AN6", "non-empty", "every message but a final assistant one has content",
-            EMPTY, Evidence.INFERRED, (), _empty, ("C10",),
+            EMPTY, Evidence.VERIFIED, ("https://github.com/anthropics/claude-code/issues/6774", "https://github.com/anthropics/claude-code/issues/3196"), _empty, ("C10",),
         ),
         ProviderRule(
             "AN7", "thinking first", "with thinking enabled, the assistant turn whose calls the request answers starts with its thinking block",
-            THINKING, Evidence.INFERRED, ("https://docs.claude.com/en/docs/build-with-claude/extended-thinking",), _thinking, when="thinking enabled",
+            THINKING, Evidence.VERIFIED, ("https://github.com/Kilo-Org/kilocode/issues/5219", "https://github.com/anomalyco/opencode/issues/3077"), _thinking, when="thinking enabled",
         ),
         ProviderRule(
             "AN8", "input object", "a tool_use input is a JSON object",

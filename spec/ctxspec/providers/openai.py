@@ -23,7 +23,7 @@ ID_LENGTH = "Invalid 'messages[{i}].tool_calls[{j}].id': string too long. Expect
 
 def _unanswered(payload: Payload) -> Iterator[Rejection]:
     for i, ids in pairing(chat_messages(payload)).unanswered.items():
-        yield Rejection("OC1", UNANSWERED.format(ids=", ".join(ids)), f"messages.[{i}].role", i)
+        yield Rejection("OC1", UNANSWERED.format(ids=", ".join(ids)), "messages", i)  # the param is not in any recorded response
 
 
 def _orphan(payload: Payload) -> Iterator[Rejection]:
@@ -54,8 +54,6 @@ def _id_length(payload: Payload) -> Iterator[Rejection]:
                 yield Rejection("OC5", ID_LENGTH.format(i=i, j=j, n=n), f"messages[{i}].tool_calls[{j}].id", i, j)
 
 
-RESEARCH = "docs/research-runtime-formats.md#5-provider-error-texts-exact-strings-as-reported"
-
 PROVIDER = Provider(
     name="openai",
     title="OpenAI Chat Completions",
@@ -77,11 +75,11 @@ PROVIDER = Provider(
         ),
         ProviderRule(
             "OC4", "content", "an assistant message without tool_calls has content",
-            EMPTY, Evidence.INFERRED, (), _empty, ("C10",),
+            EMPTY, Evidence.VERIFIED, ("https://github.com/vercel/ai/pull/14950", "https://github.com/langchain-ai/langchainjs/issues/4153"), _empty, ("C10",),
         ),
         ProviderRule(
             "OC5", "id length", "a call id has at most 40 characters",
-            ID_LENGTH, Evidence.INFERRED, (), _id_length,
+            ID_LENGTH, Evidence.VERIFIED, ("https://github.com/microsoft/autogen/issues/6377", "https://github.com/vercel/ai/issues/8132"), _id_length,
         ),
     ),
 )
