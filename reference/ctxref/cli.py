@@ -42,6 +42,8 @@ if TYPE_CHECKING:  # the commands import what they run, so that each starts fast
     from ctxref.formats.loadable import Refusal
     from ctxref.formats.verdict import Verdict
     from ctxref.mutants import Mutant
+    from ctxref.provider_check import ProviderVerdict
+    from ctxspec.captured import RequestFinding
     from ctxspec.contract import Selection, Violation
     from ctxspec.errors import ContractViolation
     from ctxspec.findings import Finding
@@ -54,6 +56,8 @@ if TYPE_CHECKING:  # the commands import what they run, so that each starts fast
 #: (their registries, ``formats.EVENT_FORMATS`` and ``MESSAGE_FORMATS``, import
 #: every reader; a test keeps this list equal to them).
 FORMATS: Final = ("ctxcontract", "kimi-wire", "codex", "claude", "kimi-context", "openai", "anthropic")
+#: The providers ``--provider`` and ``project --to`` take (``ctxspec.providers.PROVIDERS``; a test keeps them equal).
+PROVIDER_NAMES: Final = ("openai", "anthropic")
 #: Formats a counterexample can be written in.
 EXPORT_FORMATS: Final = ("ctxcontract", "kimi-wire", "codex", "claude", "kimi-context")
 #: The version of the ``--json`` documents (``docs/cli-output.schema.json``).
@@ -148,7 +152,12 @@ def _selection(args: argparse.Namespace) -> Selection:
         if unknown or not asked:
             _fail(f"--rules {args.rules!r}: expected a comma-separated list of {', '.join(RULES)}")
         rules = frozenset(asked)
-    return Selection(rules, Level(getattr(args, "fail_on", None) or "policy"))
+    provider = None
+    if getattr(args, "provider", None):
+        from .provider_check import judge
+
+        provider = judge(args.provider)
+    return Selection(rules, Level(getattr(args, "fail_on", None) or "policy"), provider)
 
 
 def _report_json(report: ImportReport) -> dict[str, object]:
@@ -272,11 +281,18 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     select = _selection(args)
     hazards = tuple(h for h in verdict.hazards if h.rule in select.rules and h.level.at_least(select.fail_on))
     refused = refusals(args.log, verdict.format)  # lines the runtime's own loader stops at
-    code = 1 if hazards or refused else 0
+    sent = None
+    if args.provider:  # the reference projection, rendered for the provider: would it take it?
+        from .provider_check import verdict as provider_verdict
+
+        sent = provider_verdict(args.provider, [m for m, _line in verdict.messages])
+    code = 1 if hazards or refused or (sent is not None and not sent.accepted) else 0
     if args.json:
         findings = [_finding(h.rule, h.what, line=h.line or None, level=h.level.value) for h in hazards]
         projection = [{"line": line or None, "message": to_openai(m)} for m, line in verdict.messages]
         doc = _check_doc(args, code, verdict.format, "events", verdict.report, RULES, findings, projection, None, events=verdict.events, refusals=[{"line": r.line, "why": r.why} for r in refused])
+        if sent is not None:
+            doc["provider"] = sent.to_json()
         if refused:
             doc["verdict"] = "unloadable"
         _emit_json(doc, out)
@@ -289,6 +305,11 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         _print_placed(verdict.messages, out)
     print("rules a naive projection of this log breaks (each repaired by the reference projector):", file=out)
     _print_rules([Violation(h.rule, str(h), level=h.level) for h in hazards], lambda v: v.message, out, codes=[c for c in RULES if c in select.rules])
+    if sent is not None:
+        from .provider_check import print_verdict, verdict_line as provider_line
+
+        print_verdict(sent, out, "the reference projection at the end of the file")
+        print(f"  {provider_line(sent)}", file=out)
     verdict_line = "clean" if not hazards else f"{len(hazards)} place(s) need a repair (ctxcontract repair)"
     print("verdict: " + _unloadable(verdict.format, refused) + verdict_line + _skipped(verdict.report), file=out)
     return code
@@ -346,7 +367,14 @@ def _check_request(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     declared = bool(getattr(args, "policy", None))
     judged = judge_request(imp.log, captured.messages, policy, declared=declared, origin=imp.origin, call_origin=imp.call_origin)
     select = _selection(args)
-    findings = [f for f in judged.findings if any(r in select.rules for r in f.rules) and f.level.at_least(select.fail_on)]
+    sent = None
+    found = list(judged.findings)
+    if args.provider:  # that provider's rules decide which findings are its 400
+        from .provider_check import verdict as provider_verdict
+
+        sent = provider_verdict(args.provider, captured.messages, captured)
+        found = judged_by_provider(found, sent)
+    findings = [f for f in found if any(r in select.rules for r in f.rules) and f.level.at_least(select.fail_on)]
     code = 1 if findings else 0
     reference = Projector(policy=policy)
     for event in imp.log[: judged.point]:
@@ -370,6 +398,8 @@ def _check_request(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
         ]
         placed = [{"line": line or None, "message": to_openai(m)} for m, line in projection]
         doc = _check_doc(args, code, imp.format, "request", imp.report, RULES, found, placed, request, events=len(imp.log))
+        if sent is not None:
+            doc["provider"] = sent.to_json()
         _emit_json(doc, out)
         return code
     print(f"{_name(args.log)}: {imp.format}, {len(imp.log)} events ({imp.report.summary()})", file=out)
@@ -390,8 +420,30 @@ def _check_request(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
         at = f" (request message {f.index})" if f.index is not None else ""
         also = f", also {', '.join(f.rules[1:])}" if len(f.rules) > 1 else ""
         print(f"  {f.rule} {RULES[f.rule].title} [{f.level.value}{also}]: {f.what}{at}", file=out)
+    if sent is not None:
+        from .provider_check import print_verdict, verdict_line as provider_line
+
+        print_verdict(sent, out, "the captured request")
+        verdict = provider_line(sent) + ("; " + verdict if findings and sent.accepted else "")
     print("verdict: " + verdict + _skipped(imp.report), file=out)
     return code
+
+
+def judged_by_provider(findings: Sequence[RequestFinding], sent: ProviderVerdict) -> list[RequestFinding]:
+    """Request findings with the reject level decided by the provider's verdict (``ctxspec.providers.judge``).
+
+    :func:`~ctxspec.providers.judge.relevel` keeps the findings in order and
+    appends one finding per rejection no finding explains.
+    """
+    from dataclasses import replace
+
+    from ctxspec.captured import RequestFinding
+    from ctxspec.contract import Violation
+
+    judged = sent.relevel([Violation(f.rule, f.what, level=f.level) for f in findings])
+    out = [replace(f, level=v.level, what=v.message) for f, v in zip(findings, judged)]
+    out.extend(RequestFinding(v.rule, v.level, v.message, None, None, (v.rule,)) for v in judged[len(findings) :])
+    return out
 
 
 def _name(path: str) -> str:
@@ -450,6 +502,12 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     loaded, violations = check_messages_file(args.log, fmt, lenient=args.lenient or runtime_skips)
     refused = refusals(args.log, fmt)  # lines the runtime's own loader stops at: the session cannot be resumed
     stops = {r.line for r in refused}
+    judged = None
+    if args.provider:  # that provider's rules decide what is a 400
+        from .provider_check import verdict
+
+        judged = verdict(args.provider, loaded.messages, loaded)
+        violations = judged.relevel(violations)
     violations = [v for v in _selection(args).keep(violations) if not (v.rule == "C8" and v.line in stops)]
     rules = MESSAGE_RULES + (("C8",) if runtime_skips else ())
     code = 1 if violations or refused else 0
@@ -457,6 +515,8 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
         findings = [_violation(v) for v in violations]
         projection = [{"line": line, "message": to_openai(m)} for m, line in zip(loaded.messages, loaded.lines)]
         doc = _check_doc(args, code, fmt, "messages", loaded.report, rules, findings, projection, None, messages=len(loaded.messages), refusals=[{"line": r.line, "why": r.why} for r in refused])
+        if judged is not None:
+            doc["provider"] = judged.to_json()
         if refused:
             doc["verdict"] = "unloadable"
         _emit_json(doc, out)
@@ -472,7 +532,13 @@ def _check_messages(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     print("the contract's message-level rules on this request (the others need the session's event log):", file=out)
     _print_rules(violations, lambda v: _where(v, lambda line: line), out, codes=[c for c in rules if c in _selection(args).rules])
     rejected = [v for v in violations if v.level is Level.REJECT]
-    if rejected:
+    if judged is not None:
+        from .provider_check import print_verdict, verdict_line
+
+        print_verdict(judged, out)
+        others = len(violations) - len(rejected)
+        accepted = verdict_line(judged) + (f"; {others} other finding(s)" if others and judged.accepted else "")
+    elif rejected:
         accepted = f"the provider would reject it: {len(violations)} violation(s)"
     elif violations:
         accepted = f"the provider would accept it, but it loses context: {len(violations)} violation(s)"
@@ -618,7 +684,12 @@ def cmd_project(args: argparse.Namespace, out: TextIO) -> int:
         messages, report = project(imported.log, _policy(args)), imported.report
     for note in [*report.notes, *report.unreadable]:  # what was not projected, and why: never silently
         print(f"ctxcontract: note: {_name(args.log)}: {note}", file=sys.stderr)
-    text = json.dumps(messages_to_openai(messages), ensure_ascii=False, indent=1) + "\n"
+    if args.to:
+        from .render import render
+
+        text = json.dumps(render(messages, args.to), ensure_ascii=False, indent=1) + "\n"
+    else:
+        text = json.dumps(messages_to_openai(messages), ensure_ascii=False, indent=1) + "\n"
     _write(args.output or STDIN, text, force=args.force, purpose="project", stdout=out)
     return 0
 
@@ -1109,6 +1180,7 @@ def _judging(p: argparse.ArgumentParser, *, select: bool = True) -> None:
         levels = ("reject", "loss", "cache", "policy")
         p.add_argument("--fail-on", choices=levels, default="policy", help="count findings of this level and worse (reject > loss > cache > policy; default policy: every finding)")
         p.add_argument("--rules", metavar="C1,C2,...", help="count findings of these rules only (default: every rule)")
+        p.add_argument("--provider", choices=PROVIDER_NAMES, help="whose 400 the reject level is: that provider's own rules decide it, with its error text (docs/providers.md)")
 
 
 def _under_test_options(group: argparse._MutuallyExclusiveGroup, lead: str) -> None:
@@ -1201,6 +1273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=formats, help="the file's format; detected when not given")
     p.add_argument("--lenient", action="store_true", help="skip unreadable lines instead of stopping at the first")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--to", choices=PROVIDER_NAMES, metavar="PROVIDER", help=f"the request body for this provider ({', '.join(PROVIDER_NAMES)}), as the reference renders it (docs/providers.md)")
     _judging(p, select=False)
     p.set_defaults(run=cmd_project)
 

@@ -61,17 +61,29 @@ class Violation:
         return f"{self.rule} {RULES[self.rule].title} [{self.level.value}]: {self.message}{suffix}"
 
 
+#: Decides the level of a request's findings by one provider's rules (``ctxspec.providers.judge.Judge``).
+ProviderJudge = Callable[[Sequence[Message], Sequence[Violation]], list[Violation]]
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """Which findings count: ``--rules`` and ``--fail-on``."""
+    """Which findings count: ``--rules``, ``--fail-on`` and, with ``--provider``, whose ``reject`` it is.
+
+    ``provider`` relevels the findings of a request by that provider's rules
+    before the level counts (it sees the request's messages: ``keep`` without
+    them leaves levels as they are).
+    """
 
     rules: frozenset[str] = frozenset(RULES)
     fail_on: Level = Level.POLICY
+    provider: ProviderJudge | None = None
 
     def __call__(self, v: Violation) -> bool:
         return v.rule in self.rules and v.level.at_least(self.fail_on)
 
-    def keep(self, found: Iterable[Violation]) -> list[Violation]:
+    def keep(self, found: Iterable[Violation], messages: Sequence[Message] | None = None) -> list[Violation]:
+        if self.provider is not None and messages is not None:
+            found = self.provider(messages, list(found))
         return [v for v in found if self(v)]
 
 
@@ -682,7 +694,7 @@ class SessionChecker:
                 found.append(Violation("C9", "the previous request is not a prefix of this one", d, len(self.log)))
         self.previous = messages
         self.rewrite_since = False
-        return self.select.keep(found)
+        return self.select.keep(found, messages)
 
     def _grown(self, previous: Sequence[Message], messages: Sequence[Message], d: int) -> bool:
         """Under a merging policy, the last user message may grow: its text is still a prefix."""

@@ -82,7 +82,9 @@ class Provider:
     request of this provider): ``openai`` for the chat-completions family,
     ``openai-responses``, ``anthropic`` or ``gemini``.  ``items`` is the
     payload key holding the history.  ``envelope`` wraps an error text in the
-    provider's HTTP 400 body.
+    provider's HTTP 400 body.  ``accepts`` names the contract rules whose
+    ``reject`` findings this provider is known to accept, each with why (the
+    Responses API pairs a call and its output wherever the output sits).
     """
 
     name: str
@@ -91,7 +93,7 @@ class Provider:
     items: str
     rules: tuple[ProviderRule, ...]
     envelope: Callable[[Rejection], dict[str, object]] = field(compare=False, repr=False)
-    docs: str = ""
+    accepts: Mapping[str, str] = field(default_factory=dict)
 
     def check(self, payload: Payload) -> list[Rejection]:
         """Every rejection, in payload order (then rule order)."""
