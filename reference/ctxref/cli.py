@@ -368,13 +368,13 @@ def _check_request(args: argparse.Namespace, fmt: str, out: TextIO) -> int:
     judged = judge_request(imp.log, captured.messages, policy, declared=declared, origin=imp.origin, call_origin=imp.call_origin)
     select = _selection(args)
     sent = None
-    found = list(judged.findings)
+    facts = list(judged.findings)
     if args.provider:  # that provider's rules decide which findings are its 400
         from .provider_check import verdict as provider_verdict
 
         sent = provider_verdict(args.provider, captured.messages, captured)
-        found = judged_by_provider(found, sent)
-    findings = [f for f in found if any(r in select.rules for r in f.rules) and f.level.at_least(select.fail_on)]
+        facts = judged_by_provider(facts, sent)
+    findings = [f for f in facts if any(r in select.rules for r in f.rules) and f.level.at_least(select.fail_on)]
     code = 1 if findings else 0
     reference = Projector(policy=policy)
     for event in imp.log[: judged.point]:
