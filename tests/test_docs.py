@@ -24,7 +24,7 @@ import ctxspec.events
 import ctxspec.state
 from ctxref.projector import project
 from ctxspec.contract import RULES
-from ctxspec.diagram import schema_json, state_diagram_markdown, with_levels_table
+from ctxspec.diagram import schema_json, state_diagram_markdown, with_levels_table, with_providers_table
 from ctxspec.events import parse_log
 from ctxspec.messages import messages_to_openai
 from ctxspec.state import validate_log
@@ -49,6 +49,8 @@ def test_generated_docs_are_current() -> None:
     assert (DOCS / "session.schema.json").read_text(encoding="utf-8") == schema_json()
     contract = (DOCS / "contract.md").read_text(encoding="utf-8")
     assert with_levels_table(contract) == contract
+    providers = (DOCS / "providers.md").read_text(encoding="utf-8")
+    assert with_providers_table(providers) == providers
 
 
 EXAMPLES = blocks("jsonl example")

@@ -128,6 +128,44 @@ def with_levels_table(contract_md: str) -> str:
     return head + levels_table() + tail
 
 
+PROVIDERS_BEGIN = "<!-- providers table: generated from ctxspec.providers by `python -m ctxspec.diagram` -->"
+PROVIDERS_END = "<!-- end of providers table -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def providers_table() -> str:
+    """The table of every provider rule: error, contract rules, when, evidence, sources."""
+    from .providers import PROVIDERS
+
+    rows = [
+        PROVIDERS_BEGIN,
+        "",
+        "| provider | rule | what it requires | error text (`{...}`: filled in) | contract | when | evidence | sources |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in PROVIDERS.values():
+        for r in p.rules:
+            sources = " ".join(f"[{n}]({url})" for n, url in enumerate(r.sources, 1)) or "none"
+            rows.append(
+                f"| {p.name} | {r.code} {r.title} | {_cell(r.statement)} | `{_cell(r.error)}` | {', '.join(r.contract) or 'none'} "
+                f"| {r.when or 'always'} | {r.evidence.value} | {sources} |"
+            )
+    rows += ["", PROVIDERS_END]
+    return "\n".join(rows)
+
+
+def with_providers_table(providers_md: str) -> str:
+    """``docs/providers.md`` with its rules table replaced by the current one."""
+    head, sep, rest = providers_md.partition(PROVIDERS_BEGIN)
+    _, sep2, tail = rest.partition(PROVIDERS_END)
+    if not sep or not sep2:
+        raise ValueError("docs/providers.md has no providers table markers")
+    return head + providers_table() + tail
+
+
 def schema_json() -> str:
     return json.dumps(json_schema(), indent=2) + "\n"
 
@@ -135,7 +173,14 @@ def schema_json() -> str:
 def write(docs: str) -> None:
     with open(os.path.join(docs, "contract.md"), encoding="utf-8") as handle:
         contract = with_levels_table(handle.read())
-    for name, text in (("state-diagram.md", state_diagram_markdown()), ("session.schema.json", schema_json()), ("contract.md", contract)):
+    with open(os.path.join(docs, "providers.md"), encoding="utf-8") as handle:
+        providers = with_providers_table(handle.read())
+    for name, text in (
+        ("state-diagram.md", state_diagram_markdown()),
+        ("session.schema.json", schema_json()),
+        ("contract.md", contract),
+        ("providers.md", providers),
+    ):
         with open(os.path.join(docs, name), "w", encoding="utf-8") as handle:
             handle.write(text)
 

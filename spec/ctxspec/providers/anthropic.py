@@ -229,7 +229,7 @@ PROVIDER = Provider(
         ),
         ProviderRule(
             "AN8", "input object", "a tool_use input is a JSON object",
-            INPUT, Evidence.INFERRED, (), _input,
+            INPUT, Evidence.INFERRED, (), _input, ("C10",),
         ),
     ),
 )

@@ -63,11 +63,11 @@ PROVIDER = Provider(
     rules=(
         ProviderRule(
             "OC1", "answered", "every call of an assistant message is answered by a tool message in the run of tool messages right after it",
-            UNANSWERED, Evidence.VERIFIED, ("https://github.com/BerriAI/litellm/issues/10083", "https://github.com/aliasrobotics/cai/issues/111"), _unanswered, ("C1", "C5"),
+            UNANSWERED, Evidence.VERIFIED, ("https://github.com/BerriAI/litellm/issues/10083", "https://github.com/aliasrobotics/cai/issues/111"), _unanswered, ("C1", "C5", "C6"),
         ),
         ProviderRule(
             "OC2", "no orphan", "a tool message answers a call of the assistant message right before its run",
-            ORPHAN, Evidence.VERIFIED, ("https://github.com/smarter-sh/smarter/issues/264", "https://github.com/miurla/morphic/issues/136"), _orphan, ("C2",),
+            ORPHAN, Evidence.VERIFIED, ("https://github.com/smarter-sh/smarter/issues/264", "https://github.com/miurla/morphic/issues/136"), _orphan, ("C2", "C1"),
         ),
         ProviderRule(
             "OC3", "unique ids", "no call id is used twice in the request, and no call is answered twice",
