@@ -5,7 +5,7 @@
   the ``json projection`` block that follows it;
 * every ``python test`` block runs;
 * every test docs/contract.md cites exists, and every rule has a section;
-* the doctests in the spec modules pass.
+* the doctests in the spec modules and the public facade pass.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import ctxcontract
 import ctxspec.events
 import ctxspec.state
 from ctxref.projector import project
@@ -151,7 +152,7 @@ def test_contract_doc_has_every_rule_and_cites_real_tests() -> None:
     assert set(MUTANTS) <= named, f"mutants missing from contract.md: {set(MUTANTS) - named}"
 
 
-@pytest.mark.parametrize("module", [ctxspec.events, ctxspec.state])
+@pytest.mark.parametrize("module", [ctxspec.events, ctxspec.state, ctxcontract])
 def test_doctests(module: object) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0

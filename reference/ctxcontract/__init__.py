@@ -10,11 +10,17 @@ Reading and checking a runtime's session file::
     >>> [h.rule for h in verdict.hazards]                                         # doctest: +SKIP
     ['C5', ...]
 
+Would a provider take a request, and with what error if not::
+
+    >>> request = {"messages": [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "x", "content": "?"}]}
+    >>> ctxcontract.PROVIDERS["openai"].error(request).error
+    "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'."
+
 Projecting a canonical log, and checking a projector of your own::
 
-    >>> log = ctxcontract.parse_log('{"type": "session.meta", "format": 1}\\n')
+    >>> log = ctxcontract.parse_log('{"type": "session.meta"}\\n')
     >>> ctxcontract.project(log)
-    ()
+    []
     >>> ctxcontract.check_session(log, ctxcontract.project)
     []
 
@@ -35,6 +41,8 @@ if TYPE_CHECKING:  # imported on first use at run time: see __getattr__
     from ctxref.formats.repair import Change, Repaired, RepairReport, repair_stream, repair_text
     from ctxref.formats.verdict import Hazard, Verdict, check_file
     from ctxref.projector import Projector, project, project_json
+    from ctxref.render import render
+    from ctxspec.providers import PROVIDERS, Provider, ProviderRule, Rejection
     from ctxspec.checker import contract_machine, find_counterexample, register_profiles, run_machine, session_settings
     from ctxspec.contract import RULES, Rule, Violation, check_messages, check_projection, check_session, json_projector
     from ctxspec.errors import ContractViolation, CtxError, InvalidEvent, InvalidLog
@@ -84,6 +92,12 @@ __all__ = [
     "check_session",
     "check_projection",
     "check_messages",
+    # providers: each one's own 400 rules, and the reference's request body for it
+    "PROVIDERS",
+    "Provider",
+    "ProviderRule",
+    "Rejection",
+    "render",
     # the strategies and the checker (Hypothesis), the proof (Z3)
     "session_logs",
     "session_settings",
@@ -108,6 +122,8 @@ _HOME = {
     **dict.fromkeys(("Change", "Repaired", "RepairReport", "repair_stream", "repair_text"), "ctxref.formats.repair"),
     **dict.fromkeys(("Hazard", "Verdict", "check_file"), "ctxref.formats.verdict"),
     **dict.fromkeys(("Projector", "project", "project_json"), "ctxref.projector"),
+    "render": "ctxref.render",
+    **dict.fromkeys(("PROVIDERS", "Provider", "ProviderRule", "Rejection"), "ctxspec.providers"),
     **dict.fromkeys(("contract_machine", "find_counterexample", "register_profiles", "run_machine", "session_settings"), "ctxspec.checker"),
     **dict.fromkeys(("RULES", "Rule", "Violation", "check_messages", "check_projection", "check_session", "json_projector"), "ctxspec.contract"),
     **dict.fromkeys(("ContractViolation", "CtxError", "InvalidEvent", "InvalidLog"), "ctxspec.errors"),
