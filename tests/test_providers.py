@@ -1,8 +1,8 @@
 """Provider acceptance (``ctxspec.providers``) and the reference renderers (``ctxref.render``).
 
 * The reference projection of every log, rendered for every provider, is
-  accepted by that provider's rules: over generated logs (Hypothesis, the
-  profile in force) and over every session of at most
+  accepted by that provider's rules: over generated logs under drawn
+  policies (Hypothesis, the profile in force) and over every session of at most
   :data:`EXHAUSTIVE_LENGTH` events (2 slots), with and without thinking mode.
 * Every provider rule has a mutant renderer that breaks it.  The mutant is
   killed twice: by the exhaustive run (its shortest failing session must be
@@ -34,7 +34,8 @@ from ctxspec.events import Assistant, Event, StepBegin, ToolResult, dumps_log, l
 from ctxspec.explore import concretize, sessions
 from ctxspec.messages import AssistantMessage, Message, Reasoning
 from ctxspec.providers import PROVIDERS, Rejection
-from ctxspec.strategies import session_logs
+from ctxspec.policy import Policy
+from ctxspec.strategies import policies, session_logs
 
 HERE = Path(__file__).parent
 KEPT = HERE / "provider_regressions"
@@ -106,12 +107,14 @@ def test_reference_rendering_is_accepted_on_every_short_session(provider: str, t
         assert not found, f"{provider} rejects the reference on\n{dumps_log(log)}{found[0]}"
 
 
-@pytest.mark.parametrize("provider", sorted(PROVIDERS))
 @settings(suppress_health_check=[HealthCheck.too_slow])
-@given(log=session_logs(), thinking=st.booleans())
-def test_reference_rendering_is_accepted_on_generated_logs(provider: str, log: tuple[Event, ...], thinking: bool) -> None:
-    found = judged(project(log), provider, RENDERERS[provider], thinking)
-    assert not found, f"{provider} rejects the reference: {found[0]}"
+@given(log=session_logs(), policy=policies(), thinking=st.booleans())
+def test_reference_rendering_is_accepted_on_generated_logs(log: tuple[Event, ...], policy: Policy, thinking: bool) -> None:
+    """Every provider at once: each log is projected once (under a drawn preset or policy), then rendered for each."""
+    messages = project(log, policy)
+    for provider in PROVIDERS:
+        found = judged(messages, provider, RENDERERS[provider], thinking)
+        assert not found, f"{provider} rejects the reference under policy {policy.name}: {found[0]}"
 
 
 def _kills(mutant: MutantRenderer, messages: Sequence[Message]) -> bool:
