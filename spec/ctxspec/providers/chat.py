@@ -102,3 +102,19 @@ def duplicate_calls(calls: Sequence[Call]) -> Iterator[tuple[Call, Call]]:
             yield first[c.id], c
         else:
             first[c.id] = c
+
+
+def thinking_switch(payload: Payload) -> str:
+    """The request's ``thinking.type`` (``enabled``, ``disabled``), or ``""`` when it says nothing."""
+    return text(obj(payload.get("thinking")).get("type"))
+
+
+def reasoning_missing(messages: Sequence[object], key: str = "reasoning_content") -> Iterator[int]:
+    """The index of each assistant message with ``tool_calls`` that carries no ``key`` (absent or null).
+
+    An empty string counts as carried: DeepSeek and Moonshot are reported to
+    let ``""`` past (docs/research-providers.md, inferred).
+    """
+    for i, m in enumerate(messages):
+        if role(m) == "assistant" and tool_calls(m) and obj(m).get(key) is None:
+            yield i
