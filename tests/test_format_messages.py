@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import ctxref.formats.base as base
 from ctxref.formats.messages import (
+    ITEMS_KEY,
     MERGE_SEPARATOR,
     MESSAGE_FORMATS,
     SYNTHETIC_TEXT,
@@ -64,12 +65,12 @@ def calls(args: st.SearchStrategy[str]) -> st.SearchStrategy[tuple[ToolCall, ...
 
 
 def _message(fmt: str) -> st.SearchStrategy[Message]:
-    args = JSON_ARGS if fmt == "anthropic" else TEXT
+    args = JSON_ARGS if fmt in ("anthropic", "gemini") else TEXT
     return st.one_of(
         st.builds(UserMessage, text=TEXT),
         st.builds(AssistantMessage, text=TEXT, calls=calls(args)),
         st.builds(ToolMessage, call_id=IDS, content=TEXT, is_error=st.booleans(), synthetic=st.booleans() if fmt == "openai" else st.just(False)),
-        *([st.builds(SystemMessage, text=TEXT)] if fmt != "anthropic" else []),
+        *([st.builds(SystemMessage, text=TEXT)] if fmt not in ("anthropic", "gemini") else []),
     )
 
 
@@ -80,7 +81,7 @@ LISTS = {fmt: st.lists(MESSAGE[fmt], min_size=1, max_size=10) for fmt in MESSAGE
 @st.composite
 def message_lists(draw: st.DrawFn, fmt: str, adjacent_users: bool = False) -> list[Message]:
     msgs = draw(LISTS[fmt])
-    if fmt == "anthropic" and draw(st.booleans()):
+    if fmt in ("anthropic", "gemini") and draw(st.booleans()):
         msgs.insert(0, SystemMessage(text=draw(TEXT)))
     if fmt == "kimi-context" and not adjacent_users:
         msgs = [m for k, m in enumerate(msgs) if not (k and isinstance(m, UserMessage) and isinstance(msgs[k - 1], UserMessage))]
@@ -207,6 +208,13 @@ EXPECTED: dict[str, tuple[str, set[tuple[str, int]], set[int]]] = {
     "requests/anthropic-todolist3.json": ("anthropic", {("C1", 10)}, {10}),
     "requests/anthropic-clean.json": ("anthropic", set(), set()),
     "requests/anthropic-text-before-result.json": ("anthropic", {("C1", 43)}, {43}),
+    "requests/gemini-clean.json": ("gemini", set(), set()),
+    "requests/gemini-split-responses.json": ("gemini", {("C1", 55)}, {52, 55}),  # the second response content is merged into the first
+    "requests/gemini-signature-missing.json": ("gemini", set(), set()),  # a provider rule only (GE7)
+    "requests/openai-responses-todolist3.json": ("openai-responses", {("C1", 15)}, {15}),
+    "requests/openai-responses-clean.json": ("openai-responses", set(), set()),
+    "requests/openai-responses-reasoning-dropped.json": ("openai-responses", set(), set()),  # a provider rule only (OR3)
+    "requests/openai-responses-steer-between.json": ("openai-responses", {("C1", 15)}, {32}),  # the provider accepts it
 }
 
 
@@ -380,7 +388,7 @@ def test_mutated_kimi_lines_raise_only_invalid_log_and_repair_in_lenient_mode() 
 
 
 REQUEST_DOCS = {n: json.loads((EXAMPLES / n).read_text()) for n in sorted(EXPECTED) if n.startswith("requests")}
-REQUEST_VARIANTS = {n: list(_mutations(doc["messages"])) for n, doc in REQUEST_DOCS.items()}
+REQUEST_VARIANTS = {n: list(_mutations(doc[ITEMS_KEY[EXPECTED[n][0]]])) for n, doc in REQUEST_DOCS.items()}
 
 
 @given(data=st.data())
@@ -389,7 +397,7 @@ def test_mutated_requests_raise_only_invalid_log(data: st.DataObject) -> None:
     fmt = EXPECTED[name][0]
     doc = REQUEST_DOCS[name]
     variants = REQUEST_VARIANTS[name]
-    mutated = {**doc, "messages": data.draw(st.sampled_from(variants))}
+    mutated = {**doc, ITEMS_KEY[fmt]: data.draw(st.sampled_from(variants))}
     text = json.dumps(mutated, indent=data.draw(st.sampled_from([None, 1, 2])))
     cut = data.draw(st.integers(0, len(text)))
     for variant in (text, text[:cut]):

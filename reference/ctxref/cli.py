@@ -55,9 +55,9 @@ if TYPE_CHECKING:  # the commands import what they run, so that each starts fast
 #: The formats ``check`` reads: the event formats, then the message formats
 #: (their registries, ``formats.EVENT_FORMATS`` and ``MESSAGE_FORMATS``, import
 #: every reader; a test keeps this list equal to them).
-FORMATS: Final = ("ctxcontract", "kimi-wire", "codex", "claude", "kimi-context", "openai", "anthropic")
+FORMATS: Final = ("ctxcontract", "kimi-wire", "codex", "claude", "kimi-context", "openai", "anthropic", "gemini", "openai-responses")
 #: The providers ``--provider`` and ``project --to`` take (``ctxspec.providers.PROVIDERS``; a test keeps them equal).
-PROVIDER_NAMES: Final = ("openai", "anthropic")
+PROVIDER_NAMES: Final = ("openai", "anthropic", "deepseek", "moonshot", "mistral", "openai-responses", "gemini")
 #: Formats a counterexample can be written in.
 EXPORT_FORMATS: Final = ("ctxcontract", "kimi-wire", "codex", "claude", "kimi-context")
 #: The version of the ``--json`` documents (``docs/cli-output.schema.json``).

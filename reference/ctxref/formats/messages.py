@@ -22,6 +22,10 @@ every verdict mapped back to the original file's line.
   becomes one tool message, in block order; the other blocks of that user
   message become one user message *after* them.  Anthropic wants the results
   before any text: a text block before a result is reported (rule C1).
+* ``gemini``: a captured ``generateContent`` request, ``{"systemInstruction":
+  .., "contents": [..]}``, read (and written and repaired) by :mod:`.gemini`.
+* ``openai-responses``: a captured Responses API request, ``{"instructions":
+  .., "input": [items]}``, read (and written and repaired) by :mod:`.responses`.
 
 What this module must not know: how an event log is projected.  See
 ``docs/formats/messages.md``.
@@ -41,7 +45,7 @@ from typing import IO, Final, Union
 from ctxspec.contract import Violation, check_messages
 from ctxspec.errors import InvalidEvent, InvalidLog
 from ctxspec.events import ToolCall
-from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from ctxspec.messages import AssistantMessage, Message, Reasoning, SystemMessage, ToolMessage, UserMessage
 from ctxspec.rules import Level
 
 from . import base as _base
@@ -49,7 +53,7 @@ from .base import JSON, FieldError, ImportReport, Lenience, Skipped, dumps, get_
 from .loadable import fix_kimi_context
 
 #: Names of the message-list formats.
-MESSAGE_FORMATS: Final[tuple[str, ...]] = ("kimi-context", "openai", "anthropic")
+MESSAGE_FORMATS: Final[tuple[str, ...]] = ("kimi-context", "openai", "anthropic", "gemini", "openai-responses")
 
 #: How adjacent Kimi CLI user messages are joined into the one message sent.
 MERGE_SEPARATOR: Final = "\n\n"
@@ -200,6 +204,10 @@ def _undetected(path: str) -> InvalidLog:
 def _classify(doc: object) -> str | None:
     if isinstance(doc, list):
         return "openai"
+    if isinstance(doc, dict) and isinstance(doc.get("contents"), list):
+        return "gemini"
+    if isinstance(doc, dict) and "messages" not in doc and isinstance(doc.get("input"), list):
+        return "openai-responses"
     if not isinstance(doc, dict) or not isinstance(doc.get("messages"), list):
         return None
     if "system" in doc:
@@ -618,7 +626,9 @@ def _openai_message(obj: Mapping[str, object]) -> Message:
     if role == "user":
         return UserMessage(text=_parts_text(content, None))
     if role == "assistant":
-        return AssistantMessage(text=_parts_text(content, None), calls=_function_calls(obj))
+        reasoning = obj.get("reasoning_content")  # DeepSeek's and Moonshot's thinking mode
+        kept = Reasoning(text=reasoning) if isinstance(reasoning, str) else None
+        return AssistantMessage(text=_parts_text(content, None), calls=_function_calls(obj), reasoning=kept)
     if role == "tool":
         return ToolMessage(
             call_id=get_str(obj, "tool_call_id"),
@@ -1013,6 +1023,10 @@ def _synthetic_result(format: str, call_id: str) -> JSON:
 
 
 def _repair_document(loaded: LoadedMessages, original: str) -> tuple[str, list[str]]:
+    if loaded.format == "gemini":
+        return _gemini.repair_gemini(loaded, original)
+    if loaded.format == "openai-responses":
+        return _responses.repair_responses(loaded, original)
     source = loaded.source
     assert isinstance(source, DocumentSource)
     plan = _plan(loaded.messages)
@@ -1227,6 +1241,10 @@ def export_messages(messages: Sequence[Message], format: str) -> str:
         return export_openai(messages, flags=True)
     if format == "anthropic":
         return export_anthropic(messages)
+    if format == "gemini":
+        return _gemini.export_gemini(messages)
+    if format == "openai-responses":
+        return _responses.export_responses(messages)
     raise ValueError(f"unknown message format {format!r}")
 
 
@@ -1253,3 +1271,6 @@ __all__ = [
     "repair_messages_text",
     "sniff_messages",
 ]
+
+from . import gemini as _gemini  # noqa: E402  (registers its reader; it imports this module)
+from . import responses as _responses  # noqa: E402  (registers its reader; it imports this module)

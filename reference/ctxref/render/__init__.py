@@ -21,16 +21,20 @@ from typing import Final
 from ctxspec.messages import Message
 
 from . import anthropic, chat
+from . import gemini
+from . import responses
 from .base import MutantRenderer, Options, Renderer
 
 #: The reference renderer of each provider, by provider name.
 RENDERERS: Final[dict[str, Renderer]] = {
     **chat.RENDERERS,
     "anthropic": anthropic.render,
+    "gemini": gemini.render,
+    "openai-responses": responses.render,
 }
 
 #: For each provider rule, a renderer that breaks it (name -> mutant).
-MUTANTS: Final[dict[str, MutantRenderer]] = {m.name: m for m in (*chat.MUTANTS, *anthropic.MUTANTS)}
+MUTANTS: Final[dict[str, MutantRenderer]] = {m.name: m for m in (*chat.MUTANTS, *anthropic.MUTANTS, *gemini.MUTANTS, *responses.MUTANTS)}
 
 
 def render(messages: Sequence[Message], provider: str, *, model: str | None = None, thinking: bool = False) -> dict[str, object]:

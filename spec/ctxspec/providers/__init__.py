@@ -15,6 +15,9 @@ from __future__ import annotations
 from typing import Final
 
 from . import anthropic, openai
+from . import deepseek, mistral, moonshot
+from . import gemini
+from . import openai_responses
 from .base import Evidence, Payload, Provider, ProviderRule, Rejection
 
 #: Every provider, by the name ``--provider`` takes.
@@ -23,6 +26,11 @@ PROVIDERS: Final[dict[str, Provider]] = {
     for p in (
         openai.PROVIDER,
         anthropic.PROVIDER,
+        deepseek.PROVIDER,
+        moonshot.PROVIDER,
+        mistral.PROVIDER,
+        gemini.PROVIDER,
+        openai_responses.PROVIDER,
     )
 }
 
