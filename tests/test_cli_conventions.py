@@ -303,7 +303,7 @@ def test_lenient_check_says_what_it_skipped(tmp_path: Path) -> None:
     "content, fragment",
     [
         ('{"model": "m", "messages": [{"role": "user", "content": "hi"}', ":1: truncated JSON: the document ends before it is complete"),
-        ('{"model": "m", "input": []}', "got an object with no 'messages' array (keys: 'model', 'input')"),
+        ('{"model": "m", "prompt": "hi"}', "got an object with no 'messages' or 'contents' or 'input' array (keys: 'model', 'prompt')"),
         ('"just a string"', "got a string"),
     ],
 )

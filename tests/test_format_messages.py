@@ -215,6 +215,12 @@ EXPECTED: dict[str, tuple[str, set[tuple[str, int]], set[int]]] = {
     "requests/openai-responses-clean.json": ("openai-responses", set(), set()),
     "requests/openai-responses-reasoning-dropped.json": ("openai-responses", set(), set()),  # a provider rule only (OR3)
     "requests/openai-responses-steer-between.json": ("openai-responses", {("C1", 15)}, {32}),  # the provider accepts it
+    "requests/deepseek-reasoning-missing.json": ("openai", set(), set()),  # a provider rule only (DS3)
+    "requests/deepseek-thinking.json": ("openai", set(), set()),
+    "requests/moonshot-interleaved.json": ("openai", {("C1", 13)}, {45}),
+    "requests/moonshot-clean.json": ("openai", set(), set()),
+    "requests/mistral-user-after-tool.json": ("openai", set(), set()),  # a provider rule only (MI1)
+    "requests/mistral-clean.json": ("openai", set(), set()),
 }
 
 

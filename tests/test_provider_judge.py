@@ -92,14 +92,17 @@ def test_relevel_accepts_what_the_rules_cover_when_none_fires() -> None:
 STEER = ROOT / "tests" / "shortest" / "steer_inside_block.jsonl"
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_a_steer_inside_the_block_is_the_providers_400(provider: str) -> None:
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_a_steer_inside_the_block_is_the_providers_400_but_not_for_responses(provider: str) -> None:
+    """Chat-shaped, Anthropic and Gemini requests cannot hold a user message inside a tool block; the Responses API pairs by call_id."""
     log = load_log(str(STEER))
     found = check_session(log, MUTANTS["steer_inside_block"].project, select=Selection(provider=judge(provider)))
-    rejected = [v for v in found if v.level is Level.REJECT]
-    assert rejected, found
     title = PROVIDERS[provider].title
-    assert all(f"{title} answers 400" in v.message for v in rejected), rejected
+    assert {v.rule for v in found} >= {"C1", "C6"}, found
+    if provider == "openai-responses":
+        assert all(v.level is Level.POLICY and f"{title} accepts it" in v.message for v in found), found
+    else:
+        assert all(v.level is Level.REJECT and f"{title} answers 400" in v.message for v in found), found
 
 
 @pytest.mark.parametrize("provider", PROVIDER_NAMES)
@@ -133,15 +136,28 @@ REQUESTS = EXAMPLES / "requests"
 @pytest.mark.parametrize(
     ("name", "provider", "error"),
     [
-        ("openai-todolist3.json", "openai", "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: TodoList:3"),
-        ("openai-clean.json", "openai", None),
-        ("anthropic-todolist3.json", "anthropic", "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_01TodoList3. Each `tool_use` block must have a corresponding `tool_result` block in the next message."),
-        ("anthropic-text-before-result.json", "anthropic", "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_01Tox. Each `tool_use` block must have a corresponding `tool_result` block in the next message."),
         ("anthropic-clean.json", "anthropic", None),
+        ("anthropic-text-before-result.json", "anthropic", "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_01Tox. Each `tool_use` block must have a corresponding `tool_result` block in the next message."),
+        ("anthropic-todolist3.json", "anthropic", "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_01TodoList3. Each `tool_use` block must have a corresponding `tool_result` block in the next message."),
+        ("deepseek-reasoning-missing.json", "deepseek", "Missing `reasoning_content` field in the assistant message at message index 2. For more information, please refer to https://api-docs.deepseek.com/guides/thinking_mode#tool-calls"),
+        ("deepseek-thinking.json", "deepseek", None),
+        ("gemini-clean.json", "gemini", None),
+        ("gemini-signature-missing.json", "gemini", "Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call `default_api:ReadFile` , position 3. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details."),
+        ("gemini-split-responses.json", "gemini", "Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn."),
+        ("mistral-clean.json", "mistral", None),
+        ("mistral-user-after-tool.json", "mistral", "Unexpected role 'user' after role 'tool'"),
+        ("moonshot-clean.json", "moonshot", None),
+        ("moonshot-interleaved.json", "moonshot", "Invalid request: an assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: functions.view:1"),
+        ("openai-clean.json", "openai", None),
+        ("openai-responses-clean.json", "openai-responses", None),
+        ("openai-responses-reasoning-dropped.json", "openai-responses", "Item 'fc_0a038568becf80fb0068e9630e5fd081978df905e0edaed49a' of type 'function_call' was provided without its required 'reasoning' item: 'rs_…'."),
+        ("openai-responses-steer-between.json", "openai-responses", None),
+        ("openai-responses-todolist3.json", "openai-responses", "No tool output found for function call call_TodoList3."),
+        ("openai-todolist3.json", "openai", "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: TodoList:3"),
     ],
 )
 def test_check_request_provider_prints_the_error_or_accepted(name: str, provider: str, error: str | None) -> None:
-    code, out = run("check", str(REQUESTS / name), "--provider", provider, "--brief")
+    code, out = run("check", str(REQUESTS / name), "--provider", provider, "--brief", "--fail-on", "reject")
     last = out.splitlines()[-1]
     if error is None:
         assert (code, last) == (0, f"verdict: {provider} would accept it")

@@ -1227,13 +1227,14 @@ def build_parser() -> argparse.ArgumentParser:
         "read a session file (any known format) and give the verdict rule by rule",
         "Read a session file in any known format (detected, or --format) and say, rule by rule and by the file's own lines,\n"
         "where a naive projection of it would not be sendable. A message-list file (Kimi CLI context.jsonl, a captured\n"
-        "OpenAI or Anthropic request) is judged as the runtime sends it.",
-        ["ctxcontract check examples/kimi-wire/todolist3.jsonl --request examples/kimi-wire/todolist3-request.json", "gunzip -c session.jsonl.gz | ctxcontract check - --json"],
+        "OpenAI Chat or Responses, Anthropic or Gemini request) is judged as the runtime sends it; --provider P judges it\n"
+        "by that provider's own rules and prints the error it would answer.",
+        ["ctxcontract check examples/kimi-wire/todolist3.jsonl --request examples/kimi-wire/todolist3-request.json", "ctxcontract check examples/requests/gemini-split-responses.json --provider gemini", "gunzip -c session.jsonl.gz | ctxcontract check - --json"],
     )
     p.add_argument("log", metavar="FILE", help="the session file ('-': standard input)")
     p.add_argument("--format", choices=formats, help="the file's format; detected when not given")
     p.add_argument("--lenient", action="store_true", help="skip and count unreadable lines instead of stopping at the first (the verdict says how many)")
-    p.add_argument("--request", metavar="CAPTURED", help="a request your runtime sent (OpenAI or Anthropic JSON), judged as a projection of the log: what it lacks, adds or misplaces, with the log line of each")
+    p.add_argument("--request", metavar="CAPTURED", help="a request your runtime sent (OpenAI Chat or Responses, Anthropic or Gemini JSON), judged as a projection of the log: what it lacks, adds or misplaces, with the log line of each")
     _under_test_options(p.add_mutually_exclusive_group(), "judge this projector's projection instead of the reference's: ")
     p.add_argument("--brief", action="store_true", help="do not print the projection")
     _judging(p)
@@ -1263,10 +1264,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(
         sub,
         "project",
-        "print the reference projection as OpenAI-chat JSON",
+        "print the reference projection as OpenAI-chat JSON, or as a provider's request body (--to)",
         "Print what the reference projector sends for a session file (any format check reads), as OpenAI-chat JSON,\n"
         "under a declared policy (--policy). For a message-list file, the messages as the runtime sends them.",
-        ["ctxcontract project examples/codex/todolist3.jsonl --policy codex", "ctxcontract project examples/todolist3.jsonl -o request.json"],
+        ["ctxcontract project examples/codex/todolist3.jsonl --policy codex", "ctxcontract project examples/todolist3.jsonl -o request.json", "ctxcontract project examples/kimi-wire/todolist3.jsonl --to anthropic"],
     )
     p.add_argument("log", metavar="FILE", help="the session file ('-': standard input)")
     p.add_argument("-o", "--output", metavar="OUT", help="write the JSON here instead of standard output")

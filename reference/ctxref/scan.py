@@ -50,6 +50,7 @@ FORMAT_RUNTIMES: Final[Mapping[str, str]] = {
     "ctxcontract": "ctxcontract",
     "openai": "OpenAI request",
     "anthropic": "Anthropic request",
+    "openai-responses": "OpenAI Responses request",
 }
 
 

@@ -192,13 +192,15 @@ def _undetected(path: str) -> InvalidLog:
     """Why the file at ``path`` is no message list: its real problem, in one line."""
     with open_input(path) as handle:
         _text, doc = _read_document(handle, ImportReport(path=path))  # raises for what is no JSON document
+    arrays = " or ".join(repr(k) for k in dict.fromkeys(ITEMS_KEY.values()))
     if isinstance(doc, dict):
         keys = ", ".join(repr(k) for k in list(doc)[:6]) or "none"
-        got = f"an object whose 'messages' is {_base._jtype(doc['messages'])}" if "messages" in doc else f"an object with no 'messages' array (keys: {keys})"
+        present = next((k for k in ITEMS_KEY.values() if k in doc), None)
+        got = f"an object whose {present!r} is {_base._jtype(doc[present])}" if present else f"an object with no {arrays} array (keys: {keys})"
     else:
         got = _base._jtype(doc)
     known = ", ".join(MESSAGE_FORMATS)
-    return InvalidLog(f"not a request: expected a JSON array of messages or an object with a 'messages' array, got {got} (known: {known})", line=1, path=path)
+    return InvalidLog(f"not a request: expected a JSON array of messages or an object with a {arrays} array, got {got} (known: {known})", line=1, path=path)
 
 
 def _classify(doc: object) -> str | None:

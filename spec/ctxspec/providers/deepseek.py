@@ -77,11 +77,11 @@ PROVIDER = Provider(
     rules=(
         ProviderRule(
             "DS1", "answered", "every call of an assistant message is answered by a tool message in the run of tool messages right after it",
-            UNANSWERED, Evidence.VERIFIED, ("https://github.com/langgenius/dify/issues/32222", "https://github.com/agno-agi/agno/issues/3105"), _unanswered, ("C1", "C5"),
+            UNANSWERED, Evidence.VERIFIED, ("https://github.com/langgenius/dify/issues/32222", "https://github.com/agno-agi/agno/issues/3105"), _unanswered, ("C1", "C5", "C6"),
         ),
         ProviderRule(
             "DS2", "no orphan", "a tool message answers a call of the assistant message right before its run",
-            ORPHAN, Evidence.VERIFIED, ("https://github.com/FoundationAgents/OpenManus/issues/23", "https://github.com/itmisx/deepx-code/issues/94"), _orphan, ("C2",),
+            ORPHAN, Evidence.VERIFIED, ("https://github.com/FoundationAgents/OpenManus/issues/23", "https://github.com/itmisx/deepx-code/issues/94"), _orphan, ("C2", "C1"),
         ),
         ProviderRule(
             "DS3", "reasoning back", "in thinking mode, an assistant message with tool_calls carries its reasoning_content",

@@ -89,7 +89,7 @@ PROVIDER = Provider(
     rules=(
         ProviderRule(
             "MS1", "answered", "every call of an assistant message is answered by a tool message in the unbroken run of tool messages right after it",
-            UNANSWERED, Evidence.VERIFIED, ("https://github.com/MoonshotAI/kimi-cli/issues/1977", "https://github.com/charmbracelet/crush/pull/3847"), _unanswered, ("C1", "C5"),
+            UNANSWERED, Evidence.VERIFIED, ("https://github.com/MoonshotAI/kimi-cli/issues/1977", "https://github.com/charmbracelet/crush/pull/3847"), _unanswered, ("C1", "C5", "C6"),
         ),
         ProviderRule(
             "MS2", "unique ids", "no call id is used twice in the request",
@@ -97,7 +97,7 @@ PROVIDER = Provider(
         ),
         ProviderRule(
             "MS3", "known id", "a tool message's tool_call_id is the id of a call in the request",
-            UNKNOWN, Evidence.INFERRED, ("https://github.com/langbot-app/LangBot/issues/1040", "https://github.com/yaogang1991/harness/issues/392"), _unknown, ("C2",),
+            UNKNOWN, Evidence.INFERRED, ("https://github.com/langbot-app/LangBot/issues/1040", "https://github.com/yaogang1991/harness/issues/392"), _unknown, ("C2", "C1"),
         ),
         ProviderRule(
             "MS4", "reasoning back", "in thinking mode, an assistant message with tool_calls carries its reasoning_content",
