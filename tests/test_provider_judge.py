@@ -1,8 +1,8 @@
 """``--provider``: whose 400 the ``reject`` level is (``ctxspec.providers.judge``), and the commands that take it.
 
 * :func:`relevel` on hand-built findings and rejections: confirmed, accepted
-  (by the provider's ``accepts`` table, or because its rules cover the rule
-  and none fires), unknown (no rule covers it: stays ``reject``), and a
+  (by the provider's ``accepts`` table), unknown (stays ``reject``, even when
+  a rule of the provider covers the contract rule and does not fire), and a
   rejection no finding explains.
 * A projector that puts a steer inside a tool block, checked under each
   provider: the finding is the provider's 400, with its error text.
@@ -84,9 +84,10 @@ def test_relevel_confirmed_accepted_unknown_and_provider_only() -> None:
     assert out[4].message == "Toy answers 400 (TY2): Unexpected role"
 
 
-def test_relevel_accepts_what_the_rules_cover_when_none_fires() -> None:
-    (v,) = relevel([Violation("C1", "call 'a' is not answered right after")], [], TOY)
-    assert v.level is Level.POLICY and "none of its rules rejects" in v.message
+def test_relevel_does_not_take_silence_for_acceptance() -> None:
+    """TY1 covers C1 and does not fire: that is no evidence the provider accepts the finding."""
+    (v,) = relevel([Violation("C1", "call 'a' is answered twice")], [], TOY)
+    assert v.level is Level.REJECT and "Toy's own error for this is not known" in v.message
 
 
 STEER = ROOT / "tests" / "shortest" / "steer_inside_block.jsonl"

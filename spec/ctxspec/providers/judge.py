@@ -9,12 +9,14 @@ rules judge it.
 * A ``reject`` finding P's rules confirm (a rejection of a rule that is an
   instance of the finding's contract rule) stays ``reject`` and carries P's
   error text.
-* A ``reject`` finding P accepts becomes ``policy``, saying so: P's rules
-  cover that contract rule and none fires (a Responses request with a steer
-  between a call and its output), or P lists it in ``Provider.accepts``.
-* A ``reject`` finding about a contract rule none of P's rules covers stays
-  ``reject``, saying that P's own error for it is not known: no evidence of
-  acceptance is no evidence.
+* A ``reject`` finding P is known to accept becomes ``policy``, saying so:
+  P lists its contract rule in ``Provider.accepts``, with why (a Responses
+  request with a steer between a call and its output), and none of P's
+  rules fires on it.
+* Any other ``reject`` finding stays ``reject``, saying that P's own error
+  for it is not known.  That P's rules do not fire is no evidence that P
+  accepts it: a rule may cover only part of a contract rule (Moonshot's
+  unknown-id rule does not see a call answered twice).
 * A rejection no finding explains (Mistral refuses a user message right
   after a tool message, which the contract allows) is a finding of its own,
   under the rule's first contract rule, or C10 (shape).
@@ -33,11 +35,6 @@ from .base import Payload, Provider, Rejection
 Render = Callable[[Sequence[Message]], Payload]
 
 
-def covers(provider: Provider, rule: str) -> bool:
-    """Whether some rule of ``provider`` is an instance of contract rule ``rule``."""
-    return any(rule in r.contract for r in provider.rules)
-
-
 def relevel(found: Sequence[Violation], rejections: Sequence[Rejection], provider: Provider) -> list[Violation]:
     """``found`` with each ``reject`` level decided by ``provider``'s ``rejections`` (module docstring)."""
     contract_of = {r.code: r.contract for r in provider.rules}
@@ -54,8 +51,6 @@ def relevel(found: Sequence[Violation], rejections: Sequence[Rejection], provide
             out.append(replace(v, message=f"{v.message}; {provider.title} answers 400 ({r.rule}): {r.error}"))
         elif v.rule in provider.accepts:
             out.append(replace(v, level=Level.POLICY, message=f"{v.message} ({provider.title} accepts it: {provider.accepts[v.rule]})"))
-        elif covers(provider, v.rule):
-            out.append(replace(v, level=Level.POLICY, message=f"{v.message} ({provider.title} accepts it: none of its rules rejects this request)"))
         else:
             out.append(replace(v, message=f"{v.message} ({provider.title}'s own error for this is not known)"))
     for n, r in enumerate(rejections):

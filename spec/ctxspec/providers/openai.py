@@ -51,7 +51,7 @@ def _id_length(payload: Payload) -> Iterator[Rejection]:
         for j, c in enumerate(tool_calls(m) if role(m) == "assistant" else []):
             n = len(text(c.get("id")))
             if n > 40:
-                yield Rejection("OC5", ID_LENGTH.format(i=i, j=j, n=n), f"messages[{i}].tool_calls[{j}].id", i, j)
+                yield Rejection("OC5", ID_LENGTH.format(i=i, j=j, n=n), f"messages[{i}].tool_calls[{j}].id", i)
 
 
 PROVIDER = Provider(
