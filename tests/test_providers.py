@@ -57,7 +57,8 @@ def judged(messages: Sequence[Message], provider: str, renderer: object, thinkin
 
 
 def kimi_ids(log: Sequence[Event]) -> tuple[Event, ...]:
-    """The same log with Kimi-style call ids (``Name:k``, ``:`` and all), which some providers refuse as they are."""
+    """The same log with Kimi-style call ids (``Name:k``, ``:`` and all), which some providers refuse as they
+    are, and with text before every reply's calls (the enumeration's replies hold calls or text, never both)."""
 
     def kimi(call_id: str, name: str = "Ghost") -> str:
         return f"{name}:{call_id.rsplit('_', 1)[-1]}"
@@ -66,7 +67,7 @@ def kimi_ids(log: Sequence[Event]) -> tuple[Event, ...]:
     out: list[Event] = []
     for e in log:
         if isinstance(e, Assistant):
-            e = replace(e, calls=tuple(replace(c, id=kimi(c.id, c.name)) for c in e.calls))
+            e = replace(e, calls=tuple(replace(c, id=kimi(c.id, c.name)) for c in e.calls), text=e.text or ("Let me look." if e.calls else ""))
         elif isinstance(e, ToolResult):
             e = replace(e, call_id=kimi(e.call_id, names.get(e.call_id, "Ghost")))
         out.append(e)
@@ -75,7 +76,8 @@ def kimi_ids(log: Sequence[Event]) -> tuple[Event, ...]:
 
 @lru_cache(maxsize=2)
 def requests(length: int = EXHAUSTIVE_LENGTH) -> tuple[tuple[Event, ...], ...]:
-    """Every session of at most ``length`` events that ends at a request, with OpenAI-style ids and with Kimi-style ones."""
+    """Every session of at most ``length`` events that ends at a request: as concretized (OpenAI-style ids), and,
+    if it has a call or a result, again through :func:`kimi_ids`."""
     out = []
     for s in sessions(length, 2):
         if s.trace and s.trace[-1].kind == StepBegin.type:
