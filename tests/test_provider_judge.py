@@ -168,3 +168,14 @@ def test_check_request_provider_prints_the_error_or_accepted(name: str, provider
     doc = json.loads(text)["provider"]
     assert doc["accepted"] is (error is None)
     assert (doc["rejections"][0]["error"] if doc["rejections"] else None) == error
+
+
+def test_verify_provider_counts_only_what_that_provider_rejects(tmp_path: Path) -> None:
+    """The steer-inside-block mutant under --fail-on reject: a finding for OpenAI Chat, none for the Responses API."""
+    common = ["verify", "--projector", f"{EXAMPLES / 'mutants.py'}:steer_inside_block", "--fail-on", "reject", "--max-examples", "60", "--json"]
+    code, out = run(*common, "--provider", "openai", "-o", str(tmp_path / "chat.jsonl"))
+    findings = json.loads(out)["findings"]
+    assert code == 1 and findings and findings[0]["level"] == "reject"
+    assert any("OpenAI Chat Completions answers 400 (OC1)" in f["message"] for f in findings)
+    code, out = run(*common, "--provider", "openai-responses", "-o", str(tmp_path / "responses.jsonl"))
+    assert (code, json.loads(out)["findings"]) == (0, [])
