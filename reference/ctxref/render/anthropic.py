@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 
-from .base import MutantRenderer, Options, anthropic_id, id_mapper, json_object, safe_id
+from .base import MutantRenderer, Options, anthropic_id, first_call_forgotten, id_mapper, json_object, last_call_twice, last_results_dropped, safe_id, with_bug
 
 JSON = dict[str, object]
 
@@ -98,19 +98,6 @@ def render(messages: Sequence[Message], o: Options) -> JSON:
 # -- mutants: one per rule -------------------------------------------------------------
 
 
-def _last_result_dropped(messages: Sequence[Message], o: Options) -> JSON:
-    keep = [m for n, m in enumerate(messages) if not (isinstance(m, ToolMessage) and (n + 1 == len(messages) or not isinstance(messages[n + 1], ToolMessage)))]
-    return anthropic(keep, o)
-
-
-def _first_call_forgotten(messages: Sequence[Message], o: Options) -> JSON:
-    return anthropic([replace(m, calls=m.calls[1:]) if isinstance(m, AssistantMessage) and len(m.calls) > 1 else m for m in messages], o)
-
-
-def _call_twice(messages: Sequence[Message], o: Options) -> JSON:
-    return anthropic([replace(m, calls=m.calls + m.calls[-1:]) if isinstance(m, AssistantMessage) and m.calls else m for m in messages], o)
-
-
 def _text_first(messages: Sequence[Message], o: Options) -> JSON:
     return anthropic(messages, o, text_first=True)
 
@@ -132,9 +119,9 @@ def _string_input(messages: Sequence[Message], o: Options) -> JSON:
 
 
 MUTANTS: tuple[MutantRenderer, ...] = (
-    MutantRenderer("anthropic_last_result_dropped", "anthropic", "AN1", "the last tool_result of each block is not sent", _last_result_dropped),
-    MutantRenderer("anthropic_first_call_forgotten", "anthropic", "AN2", "an assistant turn with several calls loses its first tool_use", _first_call_forgotten),
-    MutantRenderer("anthropic_call_twice", "anthropic", "AN3", "the last tool_use of a turn is sent twice", _call_twice),
+    MutantRenderer("anthropic_last_result_dropped", "anthropic", "AN1", "the last tool_result of each block is not sent", with_bug(last_results_dropped, render)),
+    MutantRenderer("anthropic_first_call_forgotten", "anthropic", "AN2", "an assistant turn with several calls loses its first tool_use", with_bug(first_call_forgotten, render)),
+    MutantRenderer("anthropic_call_twice", "anthropic", "AN3", "the last tool_use of a turn is sent twice", with_bug(last_call_twice, render)),
     MutantRenderer("anthropic_text_before_results", "anthropic", "AN4", "the user's text goes before the tool_result blocks", _text_first),
     MutantRenderer("anthropic_raw_ids", "anthropic", "AN5", "call ids are sent as logged, ':' and all", _raw_ids),
     MutantRenderer("anthropic_text_dropped", "anthropic", "AN6", "an assistant reply without calls is sent without its text", _text_dropped),

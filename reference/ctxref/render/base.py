@@ -6,9 +6,9 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ctxspec.messages import Message
+from ctxspec.messages import AssistantMessage, Message, ToolMessage, UserMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +76,57 @@ def json_object(args: str) -> object:
         return json.loads(args)
     except (json.JSONDecodeError, RecursionError):
         return args
+
+
+# ---------------------------------------------------------------------------
+# Bugs the mutant renderers share: each changes the message list the way a
+# runtime gets it wrong, before a renderer sends it.
+# ---------------------------------------------------------------------------
+
+Bug = Callable[[Sequence[Message]], list[Message]]
+
+
+def last_results_dropped(messages: Sequence[Message]) -> list[Message]:
+    """The last tool message of each block is not sent (an off-by-one in a block loop)."""
+    return [m for n, m in enumerate(messages) if not (isinstance(m, ToolMessage) and (n + 1 == len(messages) or not isinstance(messages[n + 1], ToolMessage)))]
+
+
+def first_call_forgotten(messages: Sequence[Message]) -> list[Message]:
+    """An assistant message with several calls loses its first one (a stream merge keeping the last delta)."""
+    return [replace(m, calls=m.calls[1:]) if isinstance(m, AssistantMessage) and len(m.calls) > 1 else m for m in messages]
+
+
+def last_call_twice(messages: Sequence[Message]) -> list[Message]:
+    """The last call of an assistant message is sent twice (a stream merge that appends its final delta again)."""
+    return [replace(m, calls=m.calls + m.calls[-1:]) if isinstance(m, AssistantMessage) and m.calls else m for m in messages]
+
+
+def results_twice(messages: Sequence[Message]) -> list[Message]:
+    """Each tool message is sent twice (a retry that appends instead of replacing)."""
+    return [n for m in messages for n in ((m, m) if isinstance(m, ToolMessage) else (m,))]
+
+
+def input_moved_up(messages: Sequence[Message], *, into: bool) -> list[Message]:
+    """Each user message right after a block of tool messages, moved before the block's last one (``into``) or before all of them."""
+    out: list[Message] = list(messages)
+    n = 0
+    while n < len(out):
+        if not isinstance(out[n], ToolMessage):
+            n += 1
+            continue
+        end = n
+        while end < len(out) and isinstance(out[end], ToolMessage):
+            end += 1
+        if end < len(out) and isinstance(out[end], UserMessage):
+            out.insert(end - 1 if into else n, out.pop(end))
+        n = end + 1
+    return out
+
+
+def with_bug(bug: Bug, renderer: Renderer) -> Renderer:
+    """``renderer``, sending the messages as ``bug`` changes them."""
+
+    def render(messages: Sequence[Message], o: Options) -> dict[str, object]:
+        return renderer(bug(messages), o)
+
+    return render

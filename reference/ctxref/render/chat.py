@@ -31,10 +31,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 
-from .base import MutantRenderer, Options, Renderer, digest62, id_mapper, safe_id
+from .base import (
+    MutantRenderer,
+    Options,
+    Renderer,
+    digest62,
+    first_call_forgotten,
+    id_mapper,
+    input_moved_up,
+    last_call_twice,
+    last_results_dropped,
+    results_twice,
+    safe_id,
+    with_bug,
+)
 
 JSON = dict[str, object]
 
@@ -122,25 +136,6 @@ RENDERERS: dict[str, Renderer] = {
 # -- mutants: one per OpenAI rule ------------------------------------------------
 
 
-def _last_result_dropped(messages: Sequence[Message], o: Options) -> JSON:
-    """The last tool message of each block is not sent (an off-by-one in a block loop)."""
-    keep = [m for n, m in enumerate(messages) if not (isinstance(m, ToolMessage) and (n + 1 == len(messages) or not isinstance(messages[n + 1], ToolMessage)))]
-    return chat(keep, o, OPENAI)
-
-
-def _first_call_forgotten(messages: Sequence[Message], o: Options) -> JSON:
-    """An assistant message with several calls loses its first one (a stream merge keeping the last delta)."""
-    return chat([replace(m, calls=m.calls[1:]) if isinstance(m, AssistantMessage) and len(m.calls) > 1 else m for m in messages], o, OPENAI)
-
-
-def _result_twice(messages: Sequence[Message], o: Options) -> JSON:
-    """Each tool message is sent twice (a retry that appends instead of replacing)."""
-    twice: list[Message] = []
-    for m in messages:
-        twice.extend((m, m) if isinstance(m, ToolMessage) else (m,))
-    return chat(twice, o, OPENAI)
-
-
 def _null_text(messages: Sequence[Message], o: Options) -> JSON:
     """An assistant message's text is sent as null (the text of the last delta only, which is empty)."""
     doc = chat(messages, o, OPENAI)
@@ -156,49 +151,7 @@ _NAMESPACED = Dialect(ids=lambda i: f"session-7f3c9a2e-41d8-4b6e-9c55-0242ac1200
 # -- mutants: one per DeepSeek, Moonshot and Mistral rule ---------------------------------
 
 
-def _without_last_results(messages: Sequence[Message]) -> list[Message]:
-    """The messages less the last tool message of each block."""
-    return [m for n, m in enumerate(messages) if not (isinstance(m, ToolMessage) and (n + 1 == len(messages) or not isinstance(messages[n + 1], ToolMessage)))]
-
-
-def _input_moved_up(messages: Sequence[Message], *, into: bool) -> list[Message]:
-    """Each user message right after a block of tool messages, moved before the block's last one (``into``) or before all of them."""
-    out: list[Message] = list(messages)
-    n = 0
-    while n < len(out):
-        if not isinstance(out[n], ToolMessage):
-            n += 1
-            continue
-        end = n
-        while end < len(out) and isinstance(out[end], ToolMessage):
-            end += 1
-        if end < len(out) and isinstance(out[end], UserMessage):
-            out.insert(end - 1 if into else n, out.pop(end))
-        n = end + 1
-    return out
-
-
-def _deepseek_last_result_dropped(messages: Sequence[Message], o: Options) -> JSON:
-    """The last tool message of each block is not sent."""
-    return chat(_without_last_results(messages), o, DEEPSEEK)
-
-
-def _deepseek_first_call_forgotten(messages: Sequence[Message], o: Options) -> JSON:
-    """An assistant message with several calls loses its first one; that call's tool message is still sent."""
-    return chat([replace(m, calls=m.calls[1:]) if isinstance(m, AssistantMessage) and len(m.calls) > 1 else m for m in messages], o, DEEPSEEK)
-
-
 _NO_REASONING = Dialect(ids=lambda i: i, thinking_switch="thinking")
-
-
-def _moonshot_input_between_results(messages: Sequence[Message], o: Options) -> JSON:
-    """The user message after a block goes before the block's last tool message (a result sent late, as an attachment)."""
-    return chat(_input_moved_up(messages, into=True), o, MOONSHOT)
-
-
-def _moonshot_call_twice(messages: Sequence[Message], o: Options) -> JSON:
-    """The last call of an assistant message is sent twice (a stream merge that appends its final delta again)."""
-    return chat([replace(m, calls=m.calls + m.calls[-1:]) if isinstance(m, AssistantMessage) and m.calls else m for m in messages], o, MOONSHOT)
 
 
 def _moonshot_result_id_lost(messages: Sequence[Message], o: Options) -> JSON:
@@ -206,35 +159,22 @@ def _moonshot_result_id_lost(messages: Sequence[Message], o: Options) -> JSON:
     return chat([replace(m, call_id="") if isinstance(m, ToolMessage) else m for m in messages], o, MOONSHOT)
 
 
-def _mistral_result_twice(messages: Sequence[Message], o: Options) -> JSON:
-    """Each tool message is sent twice (a retry that appends instead of replacing)."""
-    twice: list[Message] = []
-    for m in messages:
-        twice.extend((m, m) if isinstance(m, ToolMessage) else (m,))
-    return chat(twice, o, MISTRAL)
-
-
-def _mistral_input_before_results(messages: Sequence[Message], o: Options) -> JSON:
-    """The user message after a block goes before the block's tool messages (input placed where it arrived in time)."""
-    return chat(_input_moved_up(messages, into=False), o, MISTRAL)
-
-
 MUTANTS: tuple[MutantRenderer, ...] = (
-    MutantRenderer("openai_last_result_dropped", "openai", "OC1", "the last tool message of each block is not sent", _last_result_dropped),
-    MutantRenderer("openai_first_call_forgotten", "openai", "OC2", "an assistant message with several calls loses its first call", _first_call_forgotten),
-    MutantRenderer("openai_result_twice", "openai", "OC3", "each tool message is sent twice", _result_twice),
+    MutantRenderer("openai_last_result_dropped", "openai", "OC1", "the last tool message of each block is not sent", with_bug(last_results_dropped, RENDERERS["openai"])),
+    MutantRenderer("openai_first_call_forgotten", "openai", "OC2", "an assistant message with several calls loses its first call", with_bug(first_call_forgotten, RENDERERS["openai"])),
+    MutantRenderer("openai_result_twice", "openai", "OC3", "each tool message is sent twice", with_bug(results_twice, RENDERERS["openai"])),
     MutantRenderer("openai_null_text", "openai", "OC4", "assistant text is sent as null", _null_text),
     MutantRenderer("openai_namespaced_ids", "openai", "OC5", "call ids get the session id in front, past 40 characters", dialect_renderer(_NAMESPACED)),
-    MutantRenderer("deepseek_last_result_dropped", "deepseek", "DS1", "the last tool message of each block is not sent", _deepseek_last_result_dropped),
-    MutantRenderer("deepseek_first_call_forgotten", "deepseek", "DS2", "an assistant message with several calls loses its first call", _deepseek_first_call_forgotten),
+    MutantRenderer("deepseek_last_result_dropped", "deepseek", "DS1", "the last tool message of each block is not sent", with_bug(last_results_dropped, RENDERERS["deepseek"])),
+    MutantRenderer("deepseek_first_call_forgotten", "deepseek", "DS2", "an assistant message with several calls loses its first call", with_bug(first_call_forgotten, RENDERERS["deepseek"])),
     MutantRenderer("deepseek_reasoning_dropped", "deepseek", "DS3", "in thinking mode, reasoning_content is not sent back", dialect_renderer(_NO_REASONING)),
-    MutantRenderer("moonshot_input_between_results", "moonshot", "MS1", "the user message after a block goes before its last tool message", _moonshot_input_between_results),
-    MutantRenderer("moonshot_call_twice", "moonshot", "MS2", "the last call of an assistant message is sent twice", _moonshot_call_twice),
+    MutantRenderer("moonshot_input_between_results", "moonshot", "MS1", "the user message after a block goes before its last tool message", with_bug(partial(input_moved_up, into=True), RENDERERS["moonshot"])),
+    MutantRenderer("moonshot_call_twice", "moonshot", "MS2", "the last call of an assistant message is sent twice", with_bug(last_call_twice, RENDERERS["moonshot"])),
     MutantRenderer("moonshot_result_id_lost", "moonshot", "MS3", "tool messages are sent with an empty tool_call_id", _moonshot_result_id_lost),
     MutantRenderer("moonshot_reasoning_dropped", "moonshot", "MS4", "in thinking mode, reasoning_content is not sent back", dialect_renderer(_NO_REASONING)),
     MutantRenderer("mistral_no_bridge", "mistral", "MI1", "no assistant message between a tool message and the user message after it", dialect_renderer(replace(MISTRAL, bridge=None))),
     MutantRenderer("mistral_raw_ids", "mistral", "MI2", "call ids are sent as logged", dialect_renderer(replace(MISTRAL, ids=lambda i: i))),
-    MutantRenderer("mistral_result_twice", "mistral", "MI3", "each tool message is sent twice", _mistral_result_twice),
+    MutantRenderer("mistral_result_twice", "mistral", "MI3", "each tool message is sent twice", with_bug(results_twice, RENDERERS["mistral"])),
     MutantRenderer("mistral_no_prefix", "mistral", "MI4", "a request ending with an assistant reply sends it without prefix", dialect_renderer(replace(MISTRAL, prefix_key=None))),
-    MutantRenderer("mistral_input_before_results", "mistral", "MI5", "the user message after a block goes before its tool messages", _mistral_input_before_results),
+    MutantRenderer("mistral_input_before_results", "mistral", "MI5", "the user message after a block goes before its tool messages", with_bug(partial(input_moved_up, into=False), RENDERERS["mistral"])),
 )

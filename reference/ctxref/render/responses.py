@@ -34,7 +34,7 @@ from dataclasses import replace
 
 from ctxspec.messages import AssistantMessage, Message, Reasoning, SystemMessage, ToolMessage, UserMessage
 
-from .base import MutantRenderer, Options, digest62, id_mapper, safe_id
+from .base import MutantRenderer, Options, digest62, first_call_forgotten, id_mapper, last_results_dropped, safe_id, with_bug
 
 JSON = dict[str, object]
 
@@ -144,15 +144,6 @@ def render(messages: Sequence[Message], o: Options) -> JSON:
 # -- mutants: one per rule --------------------------------------------------------------
 
 
-def _last_output_dropped(messages: Sequence[Message], o: Options) -> JSON:
-    keep = [m for n, m in enumerate(messages) if not (isinstance(m, ToolMessage) and (n + 1 == len(messages) or not isinstance(messages[n + 1], ToolMessage)))]
-    return responses(keep, o)
-
-
-def _first_call_forgotten(messages: Sequence[Message], o: Options) -> JSON:
-    return responses([replace(m, calls=m.calls[1:]) if isinstance(m, AssistantMessage) and len(m.calls) > 1 else m for m in messages], o)
-
-
 def _reasoning_dropped(messages: Sequence[Message], o: Options) -> JSON:
     return responses(messages, o, send_reasoning=False)
 
@@ -191,8 +182,8 @@ def _reasoning_prefix(messages: Sequence[Message], o: Options) -> JSON:
 
 
 MUTANTS: tuple[MutantRenderer, ...] = (
-    MutantRenderer("openai_responses_last_output_dropped", "openai-responses", "OR1", "the last function_call_output of each block is not sent", _last_output_dropped),
-    MutantRenderer("openai_responses_first_call_forgotten", "openai-responses", "OR2", "an assistant message with several calls loses its first function_call", _first_call_forgotten),
+    MutantRenderer("openai_responses_last_output_dropped", "openai-responses", "OR1", "the last function_call_output of each block is not sent", with_bug(last_results_dropped, render)),
+    MutantRenderer("openai_responses_first_call_forgotten", "openai-responses", "OR2", "an assistant message with several calls loses its first function_call", with_bug(first_call_forgotten, render)),
     MutantRenderer("openai_responses_reasoning_dropped", "openai-responses", "OR3", "in thinking mode the reasoning items are not sent, and the items after them keep their ids", _reasoning_dropped),
     MutantRenderer("openai_responses_reasoning_last", "openai-responses", "OR4", "in thinking mode a reply's reasoning item is sent after its message and calls", _reasoning_last),
     MutantRenderer("openai_responses_ids_stripped", "openai-responses", "OR5", "in thinking mode the items after a reasoning item are sent without their ids", _ids_stripped),
