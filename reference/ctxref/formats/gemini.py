@@ -63,6 +63,7 @@ from .messages import (
     _format_changes,
     _plan,
     _plan_changes,
+    object_args,
 )
 
 #: Keys a part may carry beside its data: not a kind of part.
@@ -301,16 +302,6 @@ DOCUMENT_READERS["gemini"] = read
 # ---------------------------------------------------------------------------
 
 
-def _export_args(call: ToolCall) -> JSON:
-    try:
-        value = json.loads(call.args)
-    except (json.JSONDecodeError, RecursionError):
-        value = None
-    if not isinstance(value, dict):
-        raise ValueError(f"call {call.id!r}: arguments are not a JSON object, which a Gemini functionCall 'args' must be")
-    return value
-
-
 def _export_response(m: ToolMessage, name: str) -> JSON:
     return {"functionResponse": {"id": m.call_id, "name": name, "response": {"error": m.content} if m.is_error else {"output": m.content}}}
 
@@ -347,7 +338,7 @@ def export_gemini(messages: Sequence[Message]) -> str:
             parts: list[JSON] = [{"text": m.text}] if m.text else []
             for c in m.calls:
                 names[c.id] = c.name
-                parts.append({"functionCall": {"id": c.id, "name": c.name, "args": _export_args(c)}})
+                parts.append({"functionCall": {"id": c.id, "name": c.name, "args": object_args(c, "a Gemini functionCall 'args'")}})
             out.append({"role": "model", "parts": parts})
         else:
             assert isinstance(m, ToolMessage)

@@ -1168,13 +1168,14 @@ def export_openai(messages: Sequence[Message], *, model: str | None = None, flag
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
-def _anthropic_input(call: ToolCall) -> JSON:
+def object_args(call: ToolCall, field: str) -> JSON:
+    """A call's arguments as the JSON object a format stores them as; ``ValueError`` names ``field`` when they hold none."""
     try:
         value = json.loads(call.args)
     except (json.JSONDecodeError, RecursionError):
         value = None
     if not isinstance(value, dict):
-        raise ValueError(f"call {call.id!r}: arguments are not a JSON object, which an Anthropic tool_use 'input' must be")
+        raise ValueError(f"call {call.id!r}: arguments are not a JSON object, which {field} must be")
     return value
 
 
@@ -1208,7 +1209,7 @@ def export_anthropic(messages: Sequence[Message], *, model: str | None = None) -
                 out.append({"role": "assistant", "content": m.text})
                 continue
             blocks: list[JSON] = [{"type": "text", "text": m.text}] if m.text else []
-            blocks.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": _anthropic_input(c)} for c in m.calls)
+            blocks.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": object_args(c, "an Anthropic tool_use 'input'")} for c in m.calls)
             out.append({"role": "assistant", "content": blocks})
         else:
             results: list[JSON] = []
