@@ -80,6 +80,13 @@ def test_the_installed_command(installed: tuple[Path, Path]) -> None:
     repaired = _run([str(bin_dir / "ctxcontract"), "repair", "session.jsonl", "-o", "repaired.jsonl"], cwd=work)
     assert repaired.returncode == 0, repaired.stderr
     assert _run([str(bin_dir / "ctxcontract"), "check", "repaired.jsonl", "--brief"], cwd=work).returncode == 0
+    # a provider's own rules, and the request body the reference sends it
+    shutil.copy(ROOT / "examples" / "requests" / "gemini-split-responses.json", work / "request.json")
+    judged = _run([str(bin_dir / "ctxcontract"), "check", "request.json", "--provider", "gemini", "--json"], cwd=work)
+    assert judged.returncode == 1, judged.stderr
+    assert json.loads(judged.stdout)["provider"]["rejections"][0]["rule"] == "GE1"
+    body = _run([str(bin_dir / "ctxcontract"), "project", "repaired.jsonl", "--to", "anthropic"], cwd=work)
+    assert body.returncode == 0 and json.loads(body.stdout)["messages"], body.stderr
 
 
 def test_the_docs_pytest_example_under_plain_pytest(installed: tuple[Path, Path]) -> None:
