@@ -38,6 +38,9 @@ from . import STDIN
 from .output import Terminated
 
 if TYPE_CHECKING:  # the commands import what they run, so that each starts fast
+    from distributed import Client
+
+    from ctxref.distributed import OnCluster
     from ctxref.formats.base import ImportReport
     from ctxref.formats.loadable import Refusal
     from ctxref.formats.verdict import Verdict
@@ -1098,16 +1101,18 @@ def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
 
     progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.json else None
     policy = _policy(args)
-    report = explore_contract(
-        args.length,
-        partial(project, policy=policy),
-        incremental=partial(Projector, policy=policy),
-        slots=args.slots,
-        progress=progress,
-        variants=ALL_VARIANTS if args.variants else None,
-        workers=args.workers,
-        policy=policy,
-    )
+    with _dask(args) as client:
+        report = explore_contract(
+            args.length,
+            partial(project, policy=policy),
+            incremental=partial(Projector, policy=policy),
+            slots=args.slots,
+            progress=progress,
+            variants=ALL_VARIANTS if args.variants else None,
+            workers=args.workers or 1,
+            policy=policy,
+            map_chunks=None if client is None else _on_cluster(client),
+        )
     code = 0 if report.ok else 1
     if args.json:
         _emit_json(
@@ -1137,6 +1142,36 @@ def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
         for v in failure.violations:
             print(f"  {v}", file=out)
     return code
+
+
+@contextmanager
+def _dask(args: argparse.Namespace) -> Iterator[Client | None]:
+    """The Dask cluster ``--scheduler`` or ``--dask-workers`` asks for (None: neither; the work stays here)."""
+    if args.scheduler is None and args.dask_workers is None:
+        yield None
+        return
+    if args.workers is not None:
+        _fail("--workers counts processes on this machine; with --scheduler or --dask-workers the Dask workers do the work")
+    from .distributed import BackendError, cluster
+
+    try:
+        with cluster(args.scheduler, args.dask_workers) as client:
+            yield client
+    except BackendError as exc:
+        _fail(str(exc))
+
+
+def _on_cluster(client: Client) -> OnCluster:
+    from .distributed import OnCluster
+
+    return OnCluster(client)
+
+
+def _dask_options(p: argparse.ArgumentParser) -> None:
+    """``--scheduler`` and ``--dask-workers``: the same work as Dask tasks (the ``dask`` extra)."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run the work as tasks on the Dask scheduler at ADDRESS (tcp://host:8786; needs pip install 'ctxcontract[dask]')")
+    where.add_argument("--dask-workers", type=_at_least(1), metavar="N", help="run the work as tasks on a Dask LocalCluster of N worker processes (needs pip install 'ctxcontract[dask]')")
 
 
 def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
@@ -1350,7 +1385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length", type=_at_least(0), required=True, metavar="L", help="the longest session, in events after session.meta")
     p.add_argument("--slots", type=_at_least(1), default=2, metavar="N", help="call slots (default 2)")
     p.add_argument("--variants", action="store_true", help="every id reuse, compaction cut and undo count per session")
-    p.add_argument("--workers", type=_at_least(1), default=1, metavar="N", help="processes to use (default 1)")
+    p.add_argument("--workers", type=_at_least(1), metavar="N", help="processes to use (default 1)")
+    _dask_options(p)
     _judging(p, select=False)
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
     p.set_defaults(run=cmd_explore)
@@ -1367,6 +1403,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("folders", nargs="*", metavar="DIR", help="scan every *.jsonl under these folders instead of the runtimes' own (a file is scanned as is)")
     p.add_argument("--workers", type=_at_least(1), metavar="N", help="processes to use (default: every core)")
+    _dask_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
     p.set_defaults(run=cmd_scan)  # imports the scanner when run, like every command
 

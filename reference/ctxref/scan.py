@@ -417,17 +417,25 @@ def cores() -> int:
 
 
 def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
-    from .cli import _doc, _emit_json, _fail, _progress_bar
+    from .cli import _dask, _doc, _emit_json, _fail, _progress_bar
 
     missing = [d for d in args.folders if not os.path.exists(d)]
     if missing:
         _fail(f"{missing[0]}: no such file or folder")
-    workers = args.workers or cores()
     roots, tasks = tasks_for(args.folders)
     progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.json and tasks else None
-    started = time.perf_counter()
-    judged = judge_all(tasks, workers=workers, progress=progress)
-    seconds = time.perf_counter() - started
+    where = "process(es)"
+    with _dask(args) as client:
+        started = time.perf_counter()
+        if client is None:
+            workers = args.workers or cores()
+            judged = judge_all(tasks, workers=workers, progress=progress)
+        else:
+            from . import distributed
+
+            workers, where = distributed.threads(client), f"Dask worker thread(s) at {distributed.address(client)}"
+            judged = distributed.judge_all(client, tasks, progress=progress)
+        seconds = time.perf_counter() - started
     results = [r for r in judged if isinstance(r, Result)]
     skipped = [s for s in judged if isinstance(s, Skipped)]
     tally = counts(results)
@@ -455,7 +463,7 @@ def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
         print(result_line(r), file=out)
     summary = ", ".join(f"{n} {s}" for s, n in tally.items() if n)
     rate = f", {len(tasks) / seconds:,.0f} files/s" if seconds > 0 and tasks else ""
-    print(f"scanned {len(results)} session file(s) in {seconds:.1f}s on {workers} process(es){rate}: {summary or 'none found'}", file=out)
+    print(f"scanned {len(results)} session file(s) in {seconds:.1f}s on {workers} {where}{rate}: {summary or 'none found'}", file=out)
     if skipped:
         print(f"  {len(skipped)} other .jsonl file(s) are not session files (--json lists them and why)", file=out)
     return code

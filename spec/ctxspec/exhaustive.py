@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol, TypeVar
 
 from .abstract import TABLES, AEvent, Tables
 from .contract import REFERENCE, Incremental, Projector, Violation, check_session
@@ -40,6 +40,20 @@ Progress = Callable[[int, int], None]
 
 #: Length bound of :func:`shortest_counterexample` when none is given.
 DEFAULT_MAX_LENGTH: Final = 6
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class OrderedMap(Protocol):
+    """``map(fn, items)`` run elsewhere, results in the order of ``items`` (like ``Pool.imap``).
+
+    How :func:`explore_contract` hands its chunks of sessions to an engine it
+    does not know (``ctxref.distributed`` gives one on Dask): ``fn`` and every
+    item must pickle.
+    """
+
+    def __call__(self, fn: Callable[[_T], _R], items: Iterable[_T], /) -> Iterable[_R]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +143,7 @@ def explore_contract(
     stop_at_first: bool = False,
     workers: int = 1,
     policy: Policy = REFERENCE,
+    map_chunks: OrderedMap | None = None,
 ) -> ExploreReport:
     """Check ``projector`` (and ``incremental``) on every session of at most ``length`` events.
 
@@ -139,11 +154,13 @@ def explore_contract(
     ``workers > 1`` shares the sessions among that many processes (the
     projector, ``incremental`` and ``tables`` must pickle); ``stop_at_first``
     is then ignored.  ``policy`` is the policy the projector is judged under.
+    ``map_chunks`` hands the chunks of sessions to another engine instead
+    (``workers`` is then ignored; the same picklability applies).
     """
     start = time.perf_counter()
     report = ExploreReport(length, slots)
-    if workers > 1:
-        return _explore_parallel(report, projector, incremental, progress, variants, tables, keep, workers, start, policy)
+    if map_chunks is not None or workers > 1:
+        return _explore_parallel(report, projector, incremental, progress, variants, tables, keep, workers, start, policy, map_chunks)
     total = census(length, slots, tables).total if progress is not None else 0
     every = max(1, total // 100)
     for session in sessions(length, slots, tables):
@@ -239,6 +256,7 @@ def _explore_parallel(
     workers: int,
     start: float,
     policy: Policy,
+    map_chunks: OrderedMap | None = None,
 ) -> ExploreReport:
     total = census(report.length, report.slots, tables).total if progress is not None else 0
     traces = (s.trace for s in sessions(report.length, report.slots, tables))
@@ -246,15 +264,23 @@ def _explore_parallel(
         _Task(projector, incremental, chunk, report.slots, variants, tables, keep=keep, policy=policy)
         for chunk in _chunks(traces, CHUNK)
     )
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for done in pool.imap(_run_chunk, tasks):  # in order: the failures kept are the first ones
-            report.sessions += done.sessions
-            report.concretized += done.concretized
-            report.checked += done.checked
-            report.failed += done.failed
-            report.failures += done.failures[: keep - len(report.failures)]
-            if progress is not None:
-                progress(report.sessions, total)
+
+    def add(done: _Done) -> None:
+        report.sessions += done.sessions
+        report.concretized += done.concretized
+        report.checked += done.checked
+        report.failed += done.failed
+        report.failures += done.failures[: keep - len(report.failures)]
+        if progress is not None:
+            progress(report.sessions, total)
+
+    if map_chunks is not None:
+        for done in map_chunks(_run_chunk, tasks):  # in order: the failures kept are the first ones
+            add(done)
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for done in pool.imap(_run_chunk, tasks):
+                add(done)
     report.seconds = time.perf_counter() - start
     return report
 
