@@ -252,6 +252,8 @@ class _Reader:
     def take(self) -> list[Sourced]:
         """The events emitted so far, with Kimi's history kept up to date."""
         events = self.em.drain()
+        if not events and not self.ready:  # most records emit nothing on their own (parts, calls, skipped)
+            return events
         first = self.em.count - len(events) + 1
         for i, s in enumerate(events):
             if self.placeholders and self.placeholders[0] == first + i:
