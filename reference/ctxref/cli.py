@@ -1095,6 +1095,7 @@ def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
     from ctxspec.exhaustive import explore_contract
     from ctxspec.explore import ALL_VARIANTS
 
+    from .distributed import EXPLORE_CHUNK  # no Dask in it: that comes with a cluster
     from .projector import Projector, project
 
     from functools import partial
@@ -1112,6 +1113,7 @@ def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
             workers=args.workers or 1,
             policy=policy,
             map_chunks=None if client is None else _on_cluster(client),
+            chunk=0 if client is None else EXPLORE_CHUNK,
         )
     code = 0 if report.ok else 1
     if args.json:

@@ -144,6 +144,7 @@ def explore_contract(
     workers: int = 1,
     policy: Policy = REFERENCE,
     map_chunks: OrderedMap | None = None,
+    chunk: int = 0,
 ) -> ExploreReport:
     """Check ``projector`` (and ``incremental``) on every session of at most ``length`` events.
 
@@ -155,12 +156,14 @@ def explore_contract(
     projector, ``incremental`` and ``tables`` must pickle); ``stop_at_first``
     is then ignored.  ``policy`` is the policy the projector is judged under.
     ``map_chunks`` hands the chunks of sessions to another engine instead
-    (``workers`` is then ignored; the same picklability applies).
+    (``workers`` is then ignored; the same picklability applies); ``chunk``
+    is the sessions per chunk (0: :data:`CHUNK`), larger where handing a
+    chunk over costs more than a process pool's.
     """
     start = time.perf_counter()
     report = ExploreReport(length, slots)
     if map_chunks is not None or workers > 1:
-        return _explore_parallel(report, projector, incremental, progress, variants, tables, keep, workers, start, policy, map_chunks)
+        return _explore_parallel(report, projector, incremental, progress, variants, tables, keep, workers, start, policy, map_chunks, chunk or CHUNK)
     total = census(length, slots, tables).total if progress is not None else 0
     every = max(1, total // 100)
     for session in sessions(length, slots, tables):
@@ -257,12 +260,13 @@ def _explore_parallel(
     start: float,
     policy: Policy,
     map_chunks: OrderedMap | None = None,
+    chunk: int = 0,
 ) -> ExploreReport:
     total = census(report.length, report.slots, tables).total if progress is not None else 0
     traces = (s.trace for s in sessions(report.length, report.slots, tables))
     tasks = (
-        _Task(projector, incremental, chunk, report.slots, variants, tables, keep=keep, policy=policy)
-        for chunk in _chunks(traces, CHUNK)
+        _Task(projector, incremental, part, report.slots, variants, tables, keep=keep, policy=policy)
+        for part in _chunks(traces, chunk or CHUNK)
     )
 
     def add(done: _Done) -> None:
