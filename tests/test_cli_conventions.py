@@ -59,7 +59,7 @@ def test_every_command_and_option_has_help_an_example_and_the_exit_codes() -> No
     parser = build_parser()
     assert "exit codes:" in (parser.epilog or "") and "130" in (parser.epilog or "")
     commands = subparsers()
-    assert set(commands) == {"check", "repair", "project", "counterexample", "verify", "prove", "explore", "rules", "scan"}
+    assert set(commands) == {"check", "repair", "project", "show", "counterexample", "verify", "prove", "explore", "rules", "scan"}
     for name, sub in commands.items():
         assert sub.description, name
         epilog = sub.epilog or ""

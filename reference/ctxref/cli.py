@@ -264,6 +264,31 @@ def _format_of(path: str, forced: str | None) -> str:
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    """``check``, then, with ``--picture``, its picture (:mod:`ctxref.show`)."""
+    if args.picture:
+        _picture_target(args.picture, args.force)
+        if args.log == STDIN or not os.path.isfile(args.log):
+            _fail(f"--picture reads {_name(args.log)} again after the check: give a regular file")
+    code = _check(args, out)
+    if args.picture:
+        from .show.command import picture_of_file, write_picture
+
+        write_picture(args.picture, picture_of_file(args, _format_of(args.log, args.format), keep=_selection(args)), force=args.force, out=out)
+        if not args.json:
+            print(f"picture: {args.picture}", file=out)
+    return code
+
+
+def _picture_target(path: str, force: bool) -> None:
+    """``--picture PATH``: a file, refused now (not after the work) if it cannot be written."""
+    from .output import check_output
+
+    if path == STDIN:
+        _fail("--picture needs a file name (.html or .svg), not standard output")
+    check_output(path, force=force)
+
+
+def _check(args: argparse.Namespace, out: TextIO) -> int:
     from ctxspec.contract import Violation
     from ctxspec.messages import to_openai
 
@@ -719,7 +744,7 @@ def _session_text(found: ContractViolation, fmt: str, projector: ProjectorFn) ->
     return export_messages(projector(found.log), fmt)
 
 
-def _report(found: ContractViolation, out: TextIO, output: str | None, force: bool, fmt: str, projector: ProjectorFn) -> None:
+def _report(found: ContractViolation, out: TextIO, output: str | None, force: bool, fmt: str, projector: ProjectorFn, picture: str | None = None, label: str = "") -> None:
     from ctxspec.events import dumps_log
 
     from .projector import project
@@ -736,6 +761,11 @@ def _report(found: ContractViolation, out: TextIO, output: str | None, force: bo
         _write(output, _session_text(found, fmt, projector), force=force, purpose="counterexample", stdout=out)
         if output != STDIN:
             print(f"\nwrote {output} ({fmt})", file=report_to)
+    if picture:
+        from .show.command import projector_pictures
+
+        projector_pictures([picture], [(found.log, found.violations, f"counterexample: {label}")], projector, label=label, policy=None, force=force, out=out)
+        print(f"picture: {picture}", file=report_to)
 
 
 def _hypothesis_files(args: argparse.Namespace) -> dict[str, Any]:
@@ -772,6 +802,8 @@ def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
         _fail(f"unknown mutant {args.mutant!r}; `ctxcontract counterexample --list` lists them")
     if args.output and args.output != STDIN:
         check_output(args.output, force=args.force)  # before the search, not after it
+    if args.picture:
+        _picture_target(args.picture, args.force)
     if args.shortest:
         return _shortest(args, mutant, out)
     from ctxspec.checker import find_counterexample
@@ -783,7 +815,7 @@ def cmd_counterexample(args: argparse.Namespace, out: TextIO) -> int:
         print(f"mutant {args.mutant} survived the {args.profile} profile: a hole in the model", file=report_to)
         return 1
     print(f"mutant {args.mutant}: {mutant.breaks}", file=report_to)
-    _report(found, out, args.output, args.force, args.format, mutant.project)
+    _report(found, out, args.output, args.force, args.format, mutant.project, args.picture, f"mutant {args.mutant}")
     return 0
 
 
@@ -805,7 +837,7 @@ def _shortest(args: argparse.Namespace, mutant: Mutant, out: TextIO) -> int:
         f"in {found.seconds:.1f}s, every shorter one passes: minimal over the enumerated sessions (docs/proof.md)",
         file=report_to,
     )
-    _report(ContractViolation(found.failure.violations, found.log), out, args.output, args.force, args.format, mutant.project)
+    _report(ContractViolation(found.failure.violations, found.log), out, args.output, args.force, args.format, mutant.project, args.picture, f"mutant {args.mutant}")
     return 0
 
 
@@ -871,6 +903,8 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         _fail("-o - holds one session: with --keep-going, write the counterexamples to a file (-o cx.jsonl gives cx.jsonl, cx-2.jsonl, ...)")
     if args.output and args.output != STDIN:
         check_output(args.output, force=args.force)  # before the search, not after it
+    if args.picture:
+        _picture_target(args.picture, args.force)
     from ctxspec.checker import search
 
     report_to = _report_stream(args.output, out)
@@ -904,12 +938,21 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         files = _counterexample_files(args, len(found.findings))
         for finding, path in zip(found.findings, files):
             _write(path, _session_text_of(finding.log, args.format, projector), force=args.force and path == args.output, purpose="counterexample", stdout=out)
+        pictures: list[str] = []
+        if args.picture:  # the projector's output and the reference's, one picture per finding
+            from .show.command import picture_files, projector_pictures
+
+            pictures = picture_files(args.picture, len(found.findings))
+            titles = [f"verify: finding {n} of {len(found.findings)}: {f.rule} [{f.level.value}]" for n, f in enumerate(found.findings, 1)]
+            projector_pictures(pictures, [(f.log, f.violations, t) for f, t in zip(found.findings, titles)], projector, label=label, policy=policy, force=args.force, out=out)
         code = 1 if found.findings else 0
         if args.json:
             _emit_json(_verify_doc(args, code, progress, found.findings, found.judged, files, projector, policy, label), out)
             return code
         for n, (finding, path) in enumerate(zip(found.findings, files), 1):
             _print_finding(f"finding {n} of {len(found.findings)}", finding, path, args.format, projector, policy, report_to)
+        for n, path in enumerate(pictures, 1):
+            print(f"picture of finding {n}: {path}", file=report_to)
     for finding in found.judged:
         print(f"accepted (--accept): {finding.rule} [{finding.level.value}] {finding.signature!r}: {finding.accepted}", file=report_to)
     tried = f"tried {progress.programs:,} programs ({progress.events:,} events) in {progress.seconds:.1f}s"
@@ -1176,6 +1219,19 @@ def _dask_options(p: argparse.ArgumentParser) -> None:
     where.add_argument("--dask-workers", type=_at_least(1), metavar="N", help="run the work as tasks on a Dask LocalCluster of N worker processes (needs pip install 'ctxcontract[dask]')")
 
 
+def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    from .show.command import cmd_show as show
+
+    return show(args, out)
+
+
+def _picture_option(p: argparse.ArgumentParser, what: str, *, force: bool = True) -> None:
+    """``--picture PATH`` (and, for a command with no other output file, ``--force``)."""
+    p.add_argument("--picture", metavar="PATH", help=f"{what}; PATH.svg an SVG picture, any other name an HTML page (docs/show.md)")
+    if force:
+        p.add_argument("--force", action="store_true", help="replace the --picture file if it exists")
+
+
 def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
     from .scan import cmd_scan as scan
 
@@ -1276,6 +1332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--brief", action="store_true", help="do not print the projection")
     _judging(p)
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
+    _picture_option(p, "also draw the session, the projection and the findings as a picture (as `show` does)")
     _timeout(p)
     p.set_defaults(run=cmd_check)
 
@@ -1317,6 +1374,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(
         sub,
+        "show",
+        "draw a session as a picture: its timeline, the projection beside it and what broke (HTML or SVG)",
+        "Draw a session file (any format check reads) as one self-contained HTML page or SVG picture: the timeline of\n"
+        "turns, steps and tool calls (each call a bar coloured by its fate), steers, crashes, cancels and compactions; the\n"
+        "projection at a point beside it, each message linked to the line it came from; and every finding marked on both\n"
+        "sides with its rule, level and why (docs/show.md). Nothing is fetched from anywhere.",
+        [
+            "ctxcontract show examples/kimi-wire/todolist3.jsonl -o todolist3.html",
+            "ctxcontract show examples/kimi-wire/todolist3.jsonl --request examples/kimi-wire/todolist3-request.json -o sent.svg",
+            "ctxcontract show examples/codex/crash-mid-parallel.jsonl --at 12",
+        ],
+    )
+    p.add_argument("log", metavar="FILE", help="the session file ('-': standard input)")
+    p.add_argument("-o", "--output", metavar="OUT", help="OUT.svg: an SVG picture; any other name: an HTML page (default NAME.html in the working folder, never overwritten; '-': standard output)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--format", choices=formats, help="the file's format; detected when not given")
+    p.add_argument("--lenient", action="store_true", help="skip unreadable lines instead of stopping at the first")
+    p.add_argument("--at", type=_at_least(1), metavar="LINE", help="show the projection a request built after this line of the file sends (default: the end of the file)")
+    p.add_argument("--request", metavar="CAPTURED", help="draw a request your runtime sent beside the reference projection, what it lacks or adds marked (as check --request)")
+    _under_test_options(p.add_mutually_exclusive_group(), "draw this projector's projection beside the reference's, at its first failing request: ")
+    _judging(p, select=False)
+    _timeout(p)
+    p.set_defaults(run=cmd_show)
+
+    p = _sub(
+        sub,
         "counterexample",
         "a shrunk (or the shortest) session that breaks one of the bundled mutants",
         "Find a session that breaks one of the bundled mutant projectors, each a real bug class: shrunk from the\n"
@@ -1332,6 +1415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shortest", action="store_true", help="the shortest session, by exhaustive search (iterative deepening)")
     p.add_argument("--max-length", type=_at_least(1), default=6, metavar="N", help="with --shortest: the longest session to try (default 6)")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="ctxcontract", help="write the session in this runtime's format (default ctxcontract)")
+    _picture_option(p, "also draw the session and the mutant's output beside the reference's", force=False)
     p.set_defaults(run=cmd_counterexample)
 
     p = _sub(
@@ -1360,6 +1444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept", metavar="FILE", help="findings your team has judged ([[accept]] rule, signature, reason in TOML): set aside, the search goes on")
     p.add_argument("--seed", type=_at_least(0), metavar="N", help="a fresh search from this seed (the profiles are derandomized: without it a rerun tries the same sessions)")
     p.add_argument("--json", action="store_true", help="print one JSON document (docs/cli-output.schema.json) instead of text")
+    _picture_option(p, "also draw each finding: its session, and your projector's output beside the reference's (PATH, PATH-2, ...)", force=False)
     _timeout(p)
     p.set_defaults(run=cmd_verify)
 
