@@ -308,14 +308,15 @@ def of_messages(loaded: LoadedMessages, violations: Sequence[Violation], *, titl
         where = (v.index + 1,) if v.index is not None else tuple(by_line.get(v.line or 0, [])) or tuple(r.index for r in rows if v.line is not None and r.line <= v.line)[-1:]
         ghosts: list[Ghost] = []
         notes: list[tuple[int, str]] = []
+        named = [b.id for b in bars if b.id == v.call or repr(b.id) in v.message]  # the readers name a call by its quoted id
         for b in bars:
-            if b.fate is CallFate.UNANSWERED and v.call is not None and b.id == v.call:
+            if b.fate is CallFate.UNANSWERED and b.id in named:
                 after = b.start
                 while after < len(msgs) and isinstance(msgs[after], ToolMessage):
                     after += 1
                 ghosts.append(Ghost(0, f"missing: the tool message for {b.id}; nothing answers the call", position=after))
                 notes.append((b.start, f"nothing answers {b.id}: its tool message is missing"))
-        found.append(Found(v.rule, v.level.value, v.message, rows=where, calls=(v.call,) if v.call else (), messages=((0, v.index),) if v.index is not None else (), ghosts=tuple(ghosts), notes=tuple(notes)))
+        found.append(Found(v.rule, v.level.value, v.message, rows=where, calls=tuple(dict.fromkeys(named)), messages=((0, v.index),) if v.index is not None else (), ghosts=tuple(ghosts), notes=tuple(notes)))
     builder = Builder(title or loaded.report.path, f"{loaded.format}, {len(msgs)} messages as the runtime sends them", rows, bars, [], [col], found, None, "the whole list, as it is sent")
     builder.notes.extend(str(x) for x in [*loaded.report.notes, *loaded.report.unreadable])
     return builder.build()

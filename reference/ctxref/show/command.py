@@ -42,8 +42,17 @@ def picture_of_file(args: argparse.Namespace, fmt: str, *, keep: Callable[[Viola
     if fmt in MESSAGE_FORMATS:
         if at is not None or request or projector_given:
             _fail(f"{_name(args.log)}: {fmt} stores one message list: --at, --request, --projector and --projector-cmd take a session log")
+        from ..formats.loadable import refusals
+
         loaded, violations = check_messages_file(args.log, fmt, lenient=args.lenient or runtime_reads_leniently(fmt))
-        return of_messages(loaded, [v for v in violations if keep is None or keep(v)], title=_name(args.log))
+        stops = {r.line for r in refusals(args.log, fmt)}  # as check: a line the loader stops at is not also a C8 loss
+        kept = [v for v in violations if (keep is None or keep(v)) and not (v.rule == "C8" and v.line in stops)]
+        picture = of_messages(loaded, kept, title=_name(args.log))
+        if stops:
+            from dataclasses import replace
+
+            picture = replace(picture, notes=picture.notes + (f"the runtime's own loader stops at line(s) {', '.join(map(str, sorted(stops)))}: it cannot resume this session",))
+        return picture
     if at is not None and (request or projector_given):
         _fail("--at picks the projection point of a session; with --request or --projector the point is the request that is judged")
     if request and projector_given:

@@ -453,30 +453,34 @@ def place(
     """Insert the ghosts into the columns and tie each finding to rows, bars and messages."""
     found = list(found)
     # 1. ghosts go in first: positions below are positions in the final columns
-    inserts: dict[int, list[tuple[int, int, Ghost]]] = {}  # column -> (position, finding number, ghost)
+    # one ghost per (column, position, words): two findings about one missing message share it
+    inserts: dict[int, dict[tuple[int, str], list[int]]] = {}  # column -> (position, words) -> finding numbers
     for n, f in enumerate(found):
         for g in f.ghosts:
             pos = g.position if g.position is not None else _after(columns[g.column], g.after_row)
-            inserts.setdefault(g.column, []).append((min(pos, len(columns[g.column].messages)), n, g))
+            inserts.setdefault(g.column, {}).setdefault((min(pos, len(columns[g.column].messages)), g.text), []).append(n)
     final: list[Column] = []
     ghost_pos: dict[int, list[tuple[int, int]]] = {}  # finding number -> (column, position)
     old_to_new: list[list[int]] = []
     for c, col in enumerate(columns):
-        pending = sorted(inserts.get(c, []), key=lambda t: (t[0], t[1]))
+        pending = sorted(inserts.get(c, {}).items(), key=lambda t: (t[0][0], min(t[1])))
         messages: list[Shown] = []
         mapping: list[int] = []
         k = 0
-        for i, s in enumerate(col.messages):
-            while k < len(pending) and pending[k][0] <= i:
-                _, n, g = pending[k]
+
+        def put(words: str, owners: list[int]) -> None:
+            for n in owners:
                 ghost_pos.setdefault(n, []).append((c, len(messages)))
-                messages.append(Shown("missing", g.text, None, ghost=True))
+            messages.append(Shown("missing", words, None, ghost=True))
+
+        for i, s in enumerate(col.messages):
+            while k < len(pending) and pending[k][0][0] <= i:
+                put(pending[k][0][1], pending[k][1])
                 k += 1
             mapping.append(len(messages))
             messages.append(s)
-        for _, n, g in pending[k:]:
-            ghost_pos.setdefault(n, []).append((c, len(messages)))
-            messages.append(Shown("missing", g.text, None, ghost=True))
+        for (_, words), owners in pending[k:]:
+            put(words, owners)
         final.append(Column(col.title, tuple(messages), col.note))
         old_to_new.append(mapping)
     # 2. each finding: its rows, the bars of its calls and of its rows, its messages

@@ -304,9 +304,11 @@ def _row(
         w(f'<span class="chip" style="background:#5a6270">for {_e(r.about)}</span>')
     for f in mine:
         w(f'<a class="badge" href="#{f.key}" style="background:{LEVEL_COLOURS.get(f.level, "#555")}" title="{_e(f.why)}">{_e(f.rule)} {_e(f.level)}</a>')
+    said: set[str] = set()
     for f in mine:
         for row, words in f.notes:
-            if row == r.index:
+            if row == r.index and words not in said:
+                said.add(words)
                 w(f'<span class="fnote" data-note="{f.key}">⚠ {_e(words)}</span>')
     if r.index == point:
         w(f'<span class="pt" title="{_e(p.point_label)}">▶ projection shown</span>')

@@ -62,8 +62,8 @@ def render_svg(p: Picture) -> str:
     b(f'<line x1="{x + 6}" y1="{y - 10}" x2="{x + 6}" y2="{y + 2}" stroke="#8e44ad" stroke-width="3" stroke-dasharray="3 2"/><text x="{x + 14}" y="{y}" class="small">late note</text>')
     x += 90
     for kind, (colour, icon, _words) in MARKER_STYLE.items():
-        b(f'<rect x="{x}" y="{y - 11}" width="{16 + 7 * len(kind.value)}" height="15" rx="7" fill="{colour}"/><text x="{x + 5}" y="{y}" class="mk">{icon} {_e(kind.value)}</text>')
-        x += 24 + 7 * len(kind.value)
+        b(f'<rect x="{x}" y="{y - 11}" width="{24 + 8 * len(kind.value)}" height="15" rx="7" fill="{colour}"/><text x="{x + 5}" y="{y}" class="mk">{icon} {_e(kind.value)}</text>')
+        x += 32 + 8 * len(kind.value)
     y += 18
     x = 16
     for level, colour in LEVEL_COLOURS.items():
@@ -124,11 +124,13 @@ def _timeline(p: Picture, body: list[str], top: int, lanes: int) -> None:
         text = r.text + ("  → " + r.about if r.about else "")
         weight = ' font-weight="700"' if r.kind.value == "prompt" else ""
         add(f'<text x="{text_x}" y="{y + 14}"{weight}>{_e(_cut(text, 84))}')
+        said: set[str] = set()
         for k in keys:
             f = next(x for x in p.findings if x.key == k)
             add(f'<tspan fill="{LEVEL_COLOURS.get(f.level, "#555")}" font-weight="700">  {_e(f.rule)} {_e(f.level)}</tspan>')
             for row, words in f.notes:
-                if row == r.index:
+                if row == r.index and words not in said:
+                    said.add(words)
                     add(f'<tspan fill="#b71c1c" font-weight="700">  ⚠ {_e(_cut(words, 90))}</tspan>')
         if r.index == point:
             add('<tspan fill="#1565c0" font-weight="700">  ▶ projection shown</tspan>')
