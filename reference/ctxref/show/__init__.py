@@ -94,6 +94,12 @@ def _point_label(imp: Imported, n: int, at: int | None) -> str:
     return f"after line {line}" + (f" (--at {at})" if at is not None else "")
 
 
+def _first_broken_request(imp: Imported, found: Sequence[Hazard]) -> int:
+    """The events up to the first request after the earliest hazard (the end when none follows)."""
+    first = min((h.repair.line for h in found), default=len(imp.log))
+    return next((i for i in range(first, len(imp.log) + 1) if isinstance(imp.log[i - 1], StepBegin)), len(imp.log))
+
+
 def hazards(imp: Imported, policy: Policy | None) -> list[Hazard]:
     """The places where a projection of the log as it stands breaks a rule, as ``check`` finds them."""
     p = Projector(track_fates=False, policy=policy)
@@ -158,13 +164,17 @@ def of_session(imp: Imported, *, policy: Policy | None = None, at: int | None = 
     ``keep(rule, level, why)`` selects the findings (``check --rules``, ``--fail-on``).
     """
     rows, bars = _timeline(imp, policy)
-    n = _point(imp, at)
+    kept = [h for h in hazards(imp, policy) if keep is None or keep(h.rule, h.level.value, h.what)]
+    n = _point(imp, at) if at is not None or not kept else _first_broken_request(imp, kept)
     reference = Projector(policy=policy)
     for event in imp.log[:n]:
         reference.feed(event)
     col = column(f"reference projection ({reference.policy.name})", reference.sourced_messages())
-    found = [_hazard_found(h, rows, bars, imp) for h in hazards(imp, policy) if keep is None or keep(h.rule, h.level.value, h.what)]
-    b = Builder(title or imp.report.path, f"{imp.format}, {len(imp.log)} events", rows, bars, spans_of(imp.log), [col], found, n, _point_label(imp, n, at))
+    found = [_hazard_found(h, rows, bars, imp) for h in kept]
+    label = _point_label(imp, n, at)
+    if at is None and kept and n < len(imp.log):
+        label = f"at the first request a projection in log order breaks (line {imp.sources[n - 1].line}); --at LINE shows another"
+    b = Builder(title or imp.report.path, f"{imp.format}, {len(imp.log)} events", rows, bars, spans_of(imp.log), [col], found, n, label)
     b.notes.extend(str(x) for x in [*imp.report.notes, *imp.report.unreadable])
     if found:
         b.notes.append("the findings are the places where a projection of the log as it stands breaks a rule; the reference projection repairs each")

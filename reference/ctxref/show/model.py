@@ -449,6 +449,7 @@ def place(
     bars: Sequence[Bar],
     columns: Sequence[Column],
     found: Iterable[Found],
+    point: int | None = None,
 ) -> tuple[tuple[Column, ...], tuple[Finding, ...]]:
     """Insert the ghosts into the columns and tie each finding to rows, bars and messages."""
     found = list(found)
@@ -508,7 +509,9 @@ def place(
             c = 0
             pos = _after(final[c], max(hit_rows) if hit_rows else None)
             col = final[c]
-            ghost = Shown("missing", "nothing in this projection stands for it", None, ghost=True)
+            later = point is not None and bool(hit_rows) and min(hit_rows) > point
+            words = "after the projection point shown: --at a later line shows it" if later else "nothing in this projection stands for it"
+            ghost = Shown("missing", words, None, ghost=True)
             final[c] = Column(col.title, col.messages[:pos] + (ghost,) + col.messages[pos:], col.note)
             out = [_shift(x, c, pos) for x in out]
             msgs.add((c, pos))
@@ -562,7 +565,7 @@ class Builder:
 
     def build(self) -> Picture:
         diff = first_difference(self.columns[0], self.columns[1]) if len(self.columns) == 2 else None
-        columns, findings = place(self.rows, self.bars, self.columns, self.found)
+        columns, findings = place(self.rows, self.bars, self.columns, self.found, self.point)
         if diff is not None and len(columns) == 2:  # the first difference, counted in the placed columns
             diff = _first_real_difference(columns[0], columns[1])
         return Picture(self.title, self.subtitle, tuple(self.rows), tuple(self.bars), tuple(self.spans), columns, findings, self.point, self.point_label, tuple(self.notes), diff)
