@@ -1391,7 +1391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--format", choices=formats, help="the file's format; detected when not given")
     p.add_argument("--lenient", action="store_true", help="skip unreadable lines instead of stopping at the first")
-    p.add_argument("--at", type=_at_least(1), metavar="LINE", help="show the projection a request built after this line of the file sends (default: the end of the file)")
+    p.add_argument("--at", type=_at_least(1), metavar="LINE", help="show the projection a request built after this line of the file sends (default: the first request a projection in log order breaks, else the end of the file)")
     p.add_argument("--request", metavar="CAPTURED", help="draw a request your runtime sent beside the reference projection, what it lacks or adds marked (as check --request)")
     _under_test_options(p.add_mutually_exclusive_group(), "draw this projector's projection beside the reference's, at its first failing request: ")
     _judging(p, select=False)

@@ -484,37 +484,63 @@ def place(
             put(words, owners)
         final.append(Column(col.title, tuple(messages), col.note))
         old_to_new.append(mapping)
-    # 2. each finding: its rows, the bars of its calls and of its rows, its messages
-    out: list[Finding] = []
+    # 2. each finding: its rows, the bars of its calls and of its rows, its messages (looked up by row and by call)
+    by_row: dict[int, list[tuple[int, int]]] = {}
+    by_call: dict[str, list[tuple[int, int, str]]] = {}
+    for c, col in enumerate(final):
+        for pos, s in enumerate(col.messages):
+            if s.ghost:
+                continue
+            if s.row is not None:
+                by_row.setdefault(s.row, []).append((c, pos))
+            for cid in ([s.call_id] if s.call_id else []) + [i for i, _ in s.calls]:
+                by_call.setdefault(_base(cid), []).append((c, pos, cid))
+    bars_by_call: dict[str, list[Bar]] = {}
+    bars_by_start: dict[int, list[Bar]] = {}
+    for b in bars:
+        bars_by_call.setdefault(_base(b.id), []).append(b)
+        bars_by_start.setdefault(b.start, []).append(b)
+    placed: list[tuple[Found, list[str], set[int], set[tuple[int, int]]]] = []
+    generic: list[tuple[int, int, str]] = []  # (position in column 0, finding number, words)
     for n, f in enumerate(found):
         calls = set(f.calls)
-        hit_bars = [b.key for b in bars if any(_same_call(b.id, c) for c in calls) or b.start in f.rows and not calls]
-        hit_rows = set(f.rows)
-        for b in bars:
-            if b.key in hit_bars and not f.rows:
-                hit_rows.add(b.start)
+        if calls:
+            hit = {b.key: b for c in calls for b in bars_by_call.get(_base(c), []) if _same_call(b.id, c)}
+        else:
+            hit = {b.key: b for r in f.rows for b in bars_by_start.get(r, [])}
+        hit_bars = [b.key for b in bars if b.key in hit]
+        hit_rows = set(f.rows) or {b.start for b in hit.values()}
         msgs: set[tuple[int, int]] = set(ghost_pos.get(n, []))
         for c, i in f.messages:
             if 0 <= i < len(old_to_new[c]):
                 msgs.add((c, old_to_new[c][i]))
-        for c, col in enumerate(final):
-            for pos, s in enumerate(col.messages):
-                if s.ghost:
-                    continue
-                if f.match_rows and s.row is not None and s.row in f.rows:
-                    msgs.add((c, pos))
-                elif calls and (any(_same_call(s.call_id, x) for x in calls) or any(_same_call(i, x) for i, _ in s.calls for x in calls)):
-                    msgs.add((c, pos))
+        if f.match_rows:
+            msgs.update(cp for r in f.rows for cp in by_row.get(r, []))
+        msgs.update((c, pos) for x in calls for c, pos, cid in by_call.get(_base(x), []) if _same_call(cid, x))
         if not msgs and final:  # never one side only: say where nothing stands for it
-            c = 0
-            pos = _after(final[c], max(hit_rows) if hit_rows else None)
-            col = final[c]
             later = point is not None and bool(hit_rows) and min(hit_rows) > point
             words = "after the projection point shown: --at a later line shows it" if later else "nothing in this projection stands for it"
-            ghost = Shown("missing", words, None, ghost=True)
-            final[c] = Column(col.title, col.messages[:pos] + (ghost,) + col.messages[pos:], col.note)
-            out = [_shift(x, c, pos) for x in out]
-            msgs.add((c, pos))
+            generic.append((_after(final[0], max(hit_rows) if hit_rows else None), n, words))
+        placed.append((f, hit_bars, hit_rows, msgs))
+    if generic:  # insert them into column 0 at once, and move what comes after each
+        generic.sort()
+        col = final[0]
+        messages = list(col.messages)
+        for k, (pos, n, words) in enumerate(generic):
+            messages.insert(pos + k, Shown("missing", words, None, ghost=True))
+        final[0] = Column(col.title, tuple(messages), col.note)
+        where = {n: pos + k for k, (pos, n, _) in enumerate(generic)}
+
+        def moved(c: int, p: int) -> int:
+            return p + sum(1 for q, _, _ in generic if q <= p) if c == 0 else p
+
+        for n, (f, hit_bars, hit_rows, msgs) in enumerate(placed):
+            shifted = {(c, moved(c, p)) for c, p in msgs}
+            if n in where:
+                shifted.add((0, where[n]))
+            placed[n] = (f, hit_bars, hit_rows, shifted)
+    out: list[Finding] = []
+    for n, (f, hit_bars, hit_rows, msgs) in enumerate(placed):
         if not hit_rows:
             last = max((s.row for c, p in msgs for s in (final[c].messages[p],) if s.row is not None), default=len(rows))
             hit_rows.add(max(1, min(last, len(rows))))
@@ -523,9 +549,8 @@ def place(
     return tuple(final), tuple(out)
 
 
-def _shift(f: Finding, column_index: int, pos: int) -> Finding:
-    moved = tuple((c, p + 1 if c == column_index and p >= pos else p) for c, p in f.messages)
-    return Finding(f.key, f.rule, f.level, f.why, f.rows, f.bars, moved, f.notes)
+def _base(call_id: str) -> str:
+    return call_id.split("#", 1)[0]
 
 
 def _after(col: Column, row: int | None) -> int:
