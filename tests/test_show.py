@@ -160,7 +160,7 @@ def problems(page: Page, *, findings: int | None = None, calls: int | None = Non
 def svg_problems(text: str, *, findings: int, calls: int) -> list[str]:
     root = ET.fromstring(text)  # well-formed, or this raises
     out: list[str] = []
-    found = {e.get("id") for e in root.iter() if (e.get("id") or "").startswith("f") and e.get("data-findings")}
+    found = {key for e in root.iter() for key in (e.get("data-findings") or "").split()}
     if len(found) != findings:
         out.append(f"{len(found)} finding(s) drawn, {findings} found")
     bars = [e for e in root.iter() if e.get("data-bar")]

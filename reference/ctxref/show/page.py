@@ -68,6 +68,7 @@ h2{font-size:14px;margin:0 0 6px}
 .tools{margin:6px 0 0}
 .tools button{font:inherit;font-size:12px;padding:2px 8px;margin-right:6px;border:1px solid #c4cad3;border-radius:4px;background:#fff;cursor:pointer}
 #findings{padding:8px 20px;background:#fff;border-bottom:1px solid #dde1e6}
+.flist.long{max-height:15em;overflow:auto;border:1px solid #eceef1;padding:0 6px}
 .finding{border-left:5px solid;padding:5px 10px;margin:4px 0;background:#fff7f6;border-radius:0 4px 4px 0}
 .finding .rule{font-weight:700}
 .lvl{display:inline-block;padding:0 6px;border-radius:8px;color:#fff;font-size:11px;font-weight:600;margin:0 4px}
@@ -157,8 +158,9 @@ def render_html(p: Picture) -> str:
 def _header(p: Picture, w: _Writer) -> None:
     w(f"<header><h1>{_e(p.title)}</h1><div class=\"sub\">{_e(p.subtitle)}</div>")
     if p.findings:
-        worst = min(p.findings, key=lambda f: list(LEVEL_COLOURS).index(f.level) if f.level in LEVEL_COLOURS else 9)
-        w(f'<div class="verdict bad" data-verdict="findings">{len(p.findings)} finding(s); the worst: {_e(worst.level)} ({_e(LEVEL_WORDS.get(worst.level, ""))})</div>')
+        worst = min(p.findings, key=_severity)
+        counts = ", ".join(f"{sum(1 for f in p.findings if f.level == level)} {level}" for level in LEVEL_COLOURS if any(f.level == level for f in p.findings))
+        w(f'<div class="verdict bad" data-verdict="findings">{len(p.findings)} finding(s) ({counts}); the worst: {_e(worst.level)} ({_e(LEVEL_WORDS.get(worst.level, ""))})</div>')
     else:
         w('<div class="verdict clean" data-verdict="clean">clean: nothing found</div>')
     w('<div class="legend" id="legend"><b>calls:</b>')
@@ -182,8 +184,8 @@ def _header(p: Picture, w: _Writer) -> None:
 def _findings(p: Picture, w: _Writer) -> None:
     if not p.findings:
         return
-    w('<section id="findings"><h2>findings</h2>')
-    for f in p.findings:
+    w(f'<section id="findings"><h2>findings <span class="sub">(worst first)</span></h2><div class="flist{" long" if len(p.findings) > 8 else ""}">')
+    for f in sorted(p.findings, key=_severity):
         colour = LEVEL_COLOURS.get(f.level, "#555")
         w(f'<div class="finding" id="{f.key}" data-rule="{_e(f.rule)}" data-level="{_e(f.level)}" style="border-left-color:{colour}">')
         w(f'<span class="rule">{_e(f.rule)} {_e(f.title)}</span><span class="lvl" style="background:{colour}">{_e(f.level)}</span>{_e(f.why)}')
@@ -192,7 +194,11 @@ def _findings(p: Picture, w: _Writer) -> None:
         for c, pos in f.messages[:3]:
             w(f'<a class="to-msg" href="#m{c}-{pos}">{_e(_col_name(p, c))} message {pos}</a>')
         w("</div>")
-    w("</section>")
+    w("</div></section>")
+
+
+def _severity(f: Finding) -> int:
+    return list(LEVEL_COLOURS).index(f.level) if f.level in LEVEL_COLOURS else len(LEVEL_COLOURS)
 
 
 def _col_name(p: Picture, c: int) -> str:

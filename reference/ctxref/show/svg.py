@@ -20,6 +20,8 @@ LANE: Final = 14
 MSG: Final = 40
 WIDTH_TIMELINE: Final = 820
 WIDTH_COLUMN: Final = 440
+#: Findings listed at the top of the SVG; every one is marked on its rows anyway.
+MAX_LISTED: Final = 40
 
 
 def _e(text: object) -> str:
@@ -47,12 +49,16 @@ def render_svg(p: Picture) -> str:
     else:
         b(f'<text x="16" y="{y}" class="good">clean: nothing found</text>')
     y += 8
-    for f in p.findings:
+    shown = sorted(p.findings, key=lambda f: list(LEVEL_COLOURS).index(f.level) if f.level in LEVEL_COLOURS else 9)
+    for f in shown[:MAX_LISTED]:
         y += 18
         colour = LEVEL_COLOURS.get(f.level, "#555")
         first = f.rows[0] if f.rows else 1
         b(f'<a href="#r{first}" id="{f.key}" data-findings="{f.key}"><rect x="16" y="{y - 12}" width="5" height="15" fill="{colour}"/>')
         b(f'<text x="26" y="{y}"><tspan font-weight="700">{_e(f.rule)} {_e(f.title)}</tspan> <tspan fill="{colour}" font-weight="700">[{_e(f.level)}]</tspan> {_e(_cut(f.why, 190))}</text></a>')
+    if len(shown) > MAX_LISTED:
+        y += 18
+        b(f'<text x="26" y="{y}" class="sub">... and {len(shown) - MAX_LISTED} more, marked on the rows below (the HTML page lists them all)</text>')
     y += 26
     # the legend
     x = 16
