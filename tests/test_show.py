@@ -537,3 +537,17 @@ def test_texts_from_the_file_are_escaped(tmp_path: Path) -> None:
     text = render(of_session(load(str(path))))
     assert evil not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     ET.fromstring(render(of_session(load(str(path))), "svg"))
+
+
+def test_the_docs_legend_names_every_colour_the_picture_uses() -> None:
+    from ctxref.show.page import FATE_COLOURS, LEVEL_WORDS, MARKER_STYLE
+
+    doc = (ROOT / "docs" / "show.md").read_text(encoding="utf-8")
+    for fate in FATE_COLOURS:
+        assert fate in doc, fate
+    for kind, (_colour, icon, _words) in MARKER_STYLE.items():
+        assert f"`{icon} {kind.value}`" in doc, kind
+    for level, words in LEVEL_WORDS.items():
+        assert f"`{level}`" in doc and words in doc, level
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "](docs/show-todolist3.png)" in readme and "(show-todolist3.png)" in doc and (ROOT / "docs" / "show-todolist3.png").is_file()
