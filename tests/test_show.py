@@ -296,10 +296,11 @@ def test_todolist3_with_the_captured_request_shows_the_tool_message_it_lacks(tmp
     assert problems(page, findings=check_findings(WIRE / "todolist3.jsonl", "--request", str(WIRE / "todolist3-request.json")), calls=1) == []
 
 
-@pytest.mark.parametrize("name", ["openai-todolist3.json", "anthropic-todolist3.json", "openai-responses-todolist3.json"])
-def test_a_captured_todolist3_request_shows_the_missing_tool_message(name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["requests/openai-todolist3.json", "requests/anthropic-todolist3.json", "requests/openai-responses-todolist3.json", "kimi-context/todolist3.jsonl"])
+def test_a_stored_todolist3_request_shows_the_missing_tool_message(name: str, tmp_path: Path) -> None:
+    """A message list whose call has no tool message right after it (none at all, or one further down)."""
     out = tmp_path / "p.html"
-    assert run("show", str(EXAMPLES / "requests" / name), "-o", str(out))[0] == 0
+    assert run("show", str(EXAMPLES / name), "-o", str(out))[0] == 0
     page = read_html(out.read_text(encoding="utf-8"))
     (bar,) = page.bars()
     assert bar.attrs["data-fate"] == "unanswered" and "TodoList" in bar.attrs["data-call"] and "hit" in bar.attrs["class"].split()

@@ -304,8 +304,15 @@ def of_messages(loaded: LoadedMessages, violations: Sequence[Violation], *, titl
             rows.append(Row(i, line, Kind.REPLY, m.text[:240] or ("(calls only)" if m.calls else "(empty)"), calls=keys))
             for k, c in enumerate(m.calls):
                 answer = next((j for j in range(i + 1, len(msgs) + 1) if isinstance(msgs[j - 1], ToolMessage) and msgs[j - 1].call_id == c.id), None)  # type: ignore[union-attr]
-                fate = CallFate.ANSWERED if answer is not None else CallFate.UNANSWERED
-                raw.append(Bar(keys[k], c.id, c.name, i, answer, fate))
+                block_end = i
+                while block_end < len(msgs) and isinstance(msgs[block_end], ToolMessage):
+                    block_end += 1  # the rows i+1 .. block_end are the tool messages right after the call
+                if answer is None:
+                    raw.append(Bar(keys[k], c.id, c.name, i, None, CallFate.UNANSWERED))
+                elif answer > block_end:  # a provider sees the call unanswered: its answer comes after other messages
+                    raw.append(Bar(keys[k], c.id, c.name, i, answer, CallFate.UNANSWERED, f"answered out of place, at message {answer - 1}"))
+                else:
+                    raw.append(Bar(keys[k], c.id, c.name, i, answer, CallFate.ANSWERED))
         elif isinstance(m, ToolMessage):
             rows.append(Row(i, line, Kind.RESULT, m.content[:240] + (" (error)" if m.is_error else ""), about=m.call_id))
         else:
@@ -324,8 +331,9 @@ def of_messages(loaded: LoadedMessages, violations: Sequence[Violation], *, titl
                 after = b.start
                 while after < len(msgs) and isinstance(msgs[after], ToolMessage):
                     after += 1
-                ghosts.append(Ghost(0, f"missing: the tool message for {b.id}; nothing answers the call", position=after))
-                notes.append((b.start, f"nothing answers {b.id}: its tool message is missing"))
+                late = f"; it comes later, {b.reason}" if b.reason else "; nothing answers the call"
+                ghosts.append(Ghost(0, f"missing: the tool message for {b.id}{late}", position=after))
+                notes.append((b.start, f"no tool message for {b.id} right after it: a provider sees it unanswered"))
         found.append(Found(v.rule, v.level.value, v.message, rows=where, calls=tuple(dict.fromkeys(named)), messages=((0, v.index),) if v.index is not None else (), ghosts=tuple(ghosts), notes=tuple(notes)))
     builder = Builder(title or loaded.report.path, f"{loaded.format}, {len(msgs)} messages as the runtime sends them", rows, bars, [], [col], found, None, "the whole list, as it is sent")
     builder.notes.extend(str(x) for x in [*loaded.report.notes, *loaded.report.unreadable])

@@ -147,7 +147,7 @@ class Bar:
         elif self.fate is CallFate.DROPPED:
             how = "dropped: cut mid-arguments, never sent"
         elif self.fate is CallFate.UNANSWERED:
-            how = "no tool message answers it"
+            how = f"no tool message right after it ({self.reason})" if self.reason else "no tool message answers it"
         else:
             how = "still open at the end of the file: closed when the session is resumed"
         if self.later is not Later.NONE and self.later_row is not None:

@@ -22,7 +22,7 @@ FATE_COLOURS: Final = {
     "closed": ("#e0a100", "closed with a reason (cancelled, lost at crash, stream cut, never answered): a synthetic result"),
     "open at the end": ("#c0392b", "still open at the end of the file: closed when the session is resumed"),
     "dropped": ("#9aa0a6", "dropped: cut mid-arguments, never sent"),
-    "unanswered": ("#c0392b", "unanswered: no tool message answers it"),
+    "unanswered": ("#c0392b", "unanswered: no tool message right after it (a message list)"),
 }
 LATER_STYLES: Final = {
     "late note": "dashed purple: its result came after it was closed, sent as a user note",
