@@ -486,12 +486,12 @@ def test_check_picture_draws_what_check_found(tmp_path: Path) -> None:
 def test_check_picture_of_a_projector(tmp_path: Path) -> None:
     out = tmp_path / "p.html"
     path = ROOT / "tests" / "regressions" / "drop_last_step_result.jsonl"
-    code, _ = run("check", str(path), "--projector", "examples/mutants.py:drop_last_step_result", "--picture", str(out))
+    code, _ = run("check", str(path), "--projector", f"{EXAMPLES / 'mutants.py'}:drop_last_step_result", "--picture", str(out))
     assert code == 1
     page = read_html(out.read_text(encoding="utf-8"))
     assert len([e for e in page.elements if "data-column" in e.attrs]) == 2
     assert any("missing: the tool message for" in g.text for g in page.with_class("ghost"))
-    assert problems(page, findings=check_findings(path, "--projector", "examples/mutants.py:drop_last_step_result")) == []
+    assert problems(page, findings=check_findings(path, "--projector", f"{EXAMPLES / 'mutants.py'}:drop_last_step_result")) == []
 
 
 def test_verify_picture_shows_the_projector_beside_the_reference(tmp_path: Path) -> None:
@@ -552,3 +552,16 @@ def test_the_docs_legend_names_every_colour_the_picture_uses() -> None:
         assert f"`{level}`" in doc and words in doc, level
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "](docs/show-todolist3.png)" in readme and "(show-todolist3.png)" in doc and (ROOT / "docs" / "show-todolist3.png").is_file()
+
+
+def test_show_a_projector_in_another_process(tmp_path: Path) -> None:
+    out = tmp_path / "p.html"
+    path = ROOT / "tests" / "regressions" / "steer_inside_block.jsonl"
+    child = [sys.executable, str(EXAMPLES / "adapters" / "python" / "child.py"), "steer_inside_block"]
+    code, _ = run("show", str(path), "-o", str(out), "--projector-cmd", *child)
+    assert code == 0
+    page = read_html(out.read_text(encoding="utf-8"))
+    titles = [e.text for e in page.with_class("coltitle")]
+    assert len(titles) == 2 and "child.py steer_inside_block" in titles[0]
+    expected = check_findings(path, "--projector-cmd", *child)
+    assert expected and problems(page, findings=expected, calls=1) == []
