@@ -2,8 +2,8 @@
 """Bootstrap and run: ``python3 .ci/dev.py demo`` or ``python3 .ci/dev.py test``.
 
 Needs only python3.  Creates ``.venv`` beside the project, installs the
-project and its development dependencies into it (again whenever
-``pyproject.toml`` changes), then runs the job.
+project and its development dependencies into it, at the versions in
+``.ci/constraints.txt`` (again whenever either file changes), then runs the job.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ VENV = os.path.join(ROOT, ".venv")
 BIN = os.path.join(VENV, "Scripts" if os.name == "nt" else "bin")
 PY = os.path.join(BIN, "python")
 STAMP = os.path.join(VENV, ".ctxcontract-installed")
+CONSTRAINTS = os.path.join(ROOT, ".ci", "constraints.txt")
 
 
 def run(*cmd: str) -> int:
@@ -27,15 +28,18 @@ def run(*cmd: str) -> int:
 
 
 def ensure_env() -> None:
-    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
-        want = hashlib.sha256(handle.read()).hexdigest()
+    digest = hashlib.sha256()
+    for path in (os.path.join(ROOT, "pyproject.toml"), CONSTRAINTS):
+        with open(path, "rb") as handle:
+            digest.update(handle.read())
+    want = digest.hexdigest()
     if os.path.exists(STAMP) and open(STAMP).read() == want:
         return
     if not os.path.exists(PY):
         print(f"+ python3 -m venv .venv", flush=True)
         venv.create(VENV, with_pip=True)
     quiet = ["--quiet", "--disable-pip-version-check"]
-    if run(PY, "-m", "pip", "install", *quiet, "-e", ".[dev]") != 0:
+    if run(PY, "-m", "pip", "install", *quiet, "-c", CONSTRAINTS, "-e", ".[dev]") != 0:
         sys.exit("installing ctxcontract into .venv failed")
     with open(STAMP, "w") as handle:
         handle.write(want)

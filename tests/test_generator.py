@@ -130,3 +130,19 @@ WANTED = {
 def test_the_classifier_names_what_a_log_reaches() -> None:
     log = load_log(str(Path(__file__).parent.parent / "examples" / "crash-mid-parallel.jsonl"))
     assert situations(log) == {"parallel calls", "id call_", "args compact", "result", "resume with calls running", "late, duplicate or unknown result"}
+
+
+def test_programs_do_not_depend_on_the_literals_of_loaded_modules() -> None:
+    """The pool of our modules' literals is empty while the suite runs (conftest).
+
+    Fails when Hypothesis renames the internal it lives in: then the ci
+    programs would again move with the order of the tests, and the pin in
+    ``ctxspec.checker.programs_from_the_profile_alone`` must follow it.
+    """
+    from hypothesis.internal.conjecture import providers
+
+    from ctxspec import checker
+
+    assert checker.PINNED
+    pool = providers._get_local_constants()
+    assert not any(pool.set_for_type(kind) for kind in ("integer", "string", "float", "bytes"))
