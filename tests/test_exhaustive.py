@@ -30,18 +30,26 @@ reference (``benchmarks/bench_explore.py --max-length 8`` redoes the search).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
 
 from ctxref.mutants import MUTANTS
 from ctxref.projector import Projector, project
 from ctxspec.abstract import AEvent
-from ctxspec.contract import check_session
+from ctxspec.contract import REFERENCE, Incremental, Projector as ProjectorFn, SessionChecker, Violation, check_session
 from ctxspec.policy import PRESETS
-from ctxspec.events import Assistant, Compaction, dumps_log, load_log
-from ctxspec.exhaustive import explore_contract, shortest_counterexample
+from ctxspec.events import (
+    Assistant, Compaction, Event, Resume, SessionMeta, StepBegin, StepEnd, ToolCall, TurnCancel, TurnPrompt, dumps_log, load_log,
+)
+from ctxspec.messages import Message, ToolMessage
+from ctxspec.strategies import session_logs
+from ctxspec.treewise import judge_request
+from ctxspec.exhaustive import ExploreReport, explore_contract, shortest_counterexample
 from ctxspec.explore import ALL_VARIANTS, CANONICAL, Variants, concretizations, concretize, sessions
 from ctxspec.state import validate_log
 
@@ -106,6 +114,41 @@ def test_workers_share_the_sessions_and_find_the_same_failures() -> None:
     assert [f.log for f in one.failures] == [f.log for f in two.failures]
 
 
+def _found(report: ExploreReport) -> tuple[object, ...]:
+    """Everything a run reports: counts, and every failing log with its trace and findings."""
+    failures = [(f.trace, f.log, f.violations) for f in report.failures]
+    return report.sessions, report.concretized, report.checked, report.failed, failures
+
+
+#: Projectors the tree-wise run is compared on at length 6 (per session, each takes ~5 s).
+AT_SIX = ("reference", "steer_inside_block", "duplicate_id_kept", "nondeterministic_synthetic_ids")
+
+
+@pytest.mark.parametrize("name", ["reference", *sorted(MUTANTS)])
+@pytest.mark.parametrize("variants", [None, ALL_VARIANTS], ids=["concretize", "every-variant"])
+def test_the_tree_wise_run_finds_what_the_per_session_run_finds(name: str, variants: Variants | None) -> None:
+    """Judging each request once along the tree reports the same failing logs as check_session per session.
+
+    Every failing log is kept (``keep``), so the lists compare in full: to
+    length 5 for every mutant, to 6 for those in :data:`AT_SIX` (one variant).
+    """
+    projector, cls = (project, Projector) if name == "reference" else (MUTANTS[name].project, MUTANTS[name].cls)
+    length = 6 if name in AT_SIX and variants is None else 5
+    tree = explore_contract(length, projector, incremental=cls, variants=variants, keep=1_000_000)
+    per_session = explore_contract(length, projector, incremental=cls, variants=variants, keep=1_000_000, tree=False)
+    assert _found(tree) == _found(per_session)
+
+
+def test_the_tree_wise_run_keeps_the_first_failures_in_enumeration_order() -> None:
+    """With a small ``keep``, both runs keep the same failures: the first ones, shortest first."""
+    mutant = MUTANTS["steer_inside_block"]
+    tree = explore_contract(6, mutant.project, incremental=mutant.cls, keep=7)
+    every = explore_contract(6, mutant.project, incremental=mutant.cls, keep=1_000_000)
+    assert tree.failed == every.failed > 7
+    assert [f.log for f in tree.failures] == [f.log for f in every.failures[:7]]
+    assert [f.length for f in tree.failures] == sorted(f.length for f in tree.failures)
+
+
 def test_canonical_variant_is_concretize_when_faithful() -> None:
     unfaithful = 0
     for s in sessions(4, 2):
@@ -157,6 +200,11 @@ def test_shortest_counterexample(name: str) -> None:
         assert found is not None, f"{name}: no counterexample of <= {length} events"
         assert found.length == length, dumps_log(found.log)
         assert check_session(found.log, project, incremental=Projector) == []
+        per_session = shortest_counterexample(  # the search along the tree returns the log the per-session search does
+            mutant.project, incremental=mutant.cls, rules=mutant.rules, max_length=bound, slots=SLOTS.get(name, 2),
+            variants=VARIANTS.get(name, ALL_VARIANTS), tree=False,
+        )
+        assert per_session is not None and per_session.log == found.log
 
     hypothesis = load_log(str(REGRESSIONS / f"{name}.jsonl"))
     assert length <= _events(list(hypothesis))
@@ -164,3 +212,79 @@ def test_shortest_counterexample(name: str) -> None:
 
 def test_every_shortest_file_belongs_to_a_mutant() -> None:
     assert {p.stem for p in SHORTEST.glob("*.jsonl")} == set(MUTANTS)
+
+
+def _drop_the_last_message(log: Sequence[Event]) -> list[Message]:
+    """Fails at every request (a prompt goes missing), so every request below one inherits its failure."""
+    return project(log)[:-1]
+
+
+def _closures_numbered(log: Sequence[Event]) -> list[Message]:
+    """Each request on its own passes, but a closure's words change at the next request: C9 alone."""
+    n = sum(e.type == "step.begin" for e in log)
+    return [replace(m, content=f"{m.content} (request {n})") if isinstance(m, ToolMessage) and m.synthetic else m for m in project(log)]
+
+
+def _resumes_counted(log: Sequence[Event]) -> list[Message]:
+    """A closure says how many resumes came before: removing an idle one changes the request (C11 at the end)."""
+    n = sum(e.type == "resume" for e in log)
+    return [replace(m, content=f"{m.content} (after {n} resumes)") if isinstance(m, ToolMessage) and m.synthetic else m for m in project(log)]
+
+
+#: Projectors whose verdicts depend on what earlier requests got (the walk must carry it down).
+ALONG: dict[str, ProjectorFn] = {"drop_the_last_message": _drop_the_last_message, "closures_numbered": _closures_numbered, "resumes_counted": _resumes_counted}
+
+
+def _verdicts(log: Sequence[Event], projector: ProjectorFn, incremental: Callable[[], Incremental] | None = None) -> list[tuple[int, object, object]]:
+    """At each request of ``log``: the verdict judged once along the log, and check_session's on the prefix."""
+    out: list[tuple[int, object, object]] = []
+    sent: tuple[Message, ...] | None = None
+    failed: tuple[Violation, ...] = ()
+    for k, event in enumerate(log, 1):
+        if event.type != "step.begin":
+            continue
+        sent, failed, verdict = judge_request(log[:k], sent, failed, projector, incremental=incremental, policy=REFERENCE)
+        out.append((k, list(verdict), check_session(log[:k], projector, incremental=incremental)))
+    return out
+
+
+@pytest.mark.parametrize("name", [*sorted(ALONG), "reference", *sorted(MUTANTS)])
+@settings(max_examples=40)
+@given(log=session_logs(max_events=24))
+def test_judging_each_request_once_gives_check_sessions_verdict(name: str, log: tuple[Event, ...]) -> None:
+    """What the tree-wise run relies on, over generated logs: a request judged once, given what
+    the earlier requests got, has the verdict check_session gives on the log up to it."""
+    projector, cls = (project, Projector) if name == "reference" else (ALONG[name], None) if name in ALONG else (MUTANTS[name].project, MUTANTS[name].cls)
+    for k, once, per_session in _verdicts(log, projector, cls):
+        assert once == per_session, f"request at line {k}"
+
+
+_CALL = ToolCall(id="call_1", name="Shell", args='{"n": 1}')
+#: A closure sent at two requests (C9 compares them), and an idle resume before the last (C11).
+_TWO_REQUESTS = (
+    SessionMeta(), TurnPrompt(text="p"), StepBegin(), Assistant(text="", calls=(_CALL,)), TurnCancel(), Resume(),
+    TurnPrompt(text="q"), StepBegin(), Assistant(text="ok"), StepEnd(finish_reason="stop"), StepBegin(),
+)
+
+
+def test_the_comparison_catches_a_walk_that_forgets_what_came_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparisons above can fail: each piece of what the walk carries down, left out, is caught."""
+    from ctxspec import treewise
+
+    assert all(once == per for _, once, per in _verdicts(_TWO_REQUESTS, _closures_numbered))
+    assert [once for _, once, _ in _verdicts(_TWO_REQUESTS, _closures_numbered)][-1][0].rule == "C9"
+    assert [once for _, once, _ in _verdicts(_TWO_REQUESTS, _resumes_counted)][-1][0].rule == "C11"
+    right = explore_contract(5, _drop_the_last_message, keep=1_000_000)
+    judge = treewise.judge_request
+
+    with monkeypatch.context() as m:  # the messages the last request got are not handed down: no C9
+        m.setattr(treewise, "SessionChecker", type("Forgets", (SessionChecker,), {"advance": lambda self, event, sent=None: SessionChecker.advance(self, event)}))
+        assert any(once != per for _, once, per in _verdicts(_TWO_REQUESTS, _closures_numbered))
+    with monkeypatch.context() as m:  # the replay check at the end is left out: no C11
+        m.setattr(treewise, "SessionChecker", type("NoReplay", (SessionChecker,), {"finish": lambda self: []}))
+        assert any(once != per for _, once, per in _verdicts(_TWO_REQUESTS, _resumes_counted))
+    with monkeypatch.context() as m:  # an earlier failure is not handed down: the requests below judge on
+        m.setattr(treewise, "judge_request", lambda log, sent, failed, *a, **k: judge(log, sent, (), *a, **k))
+        wrong = explore_contract(5, _drop_the_last_message, keep=1_000_000)
+    assert right.failed > 0 and _found(wrong) != _found(right)
+

@@ -54,7 +54,7 @@ from ctxspec.events import (
 )
 from ctxspec.ledger import Fate
 from ctxspec.messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, messages_to_openai
-from ctxspec.policy import BlockOrder, CompactionOutput, CutStream, LateResult, Policy, SyntheticText, Unanswered, UserMessages
+from ctxspec.policy import REFERENCE, BlockOrder, CompactionOutput, CutStream, LateResult, Policy, SyntheticText, Unanswered, UserMessages
 from ctxspec.state import (
     CLOSING_INPUTS,
     USER_INPUT_KINDS,
@@ -161,7 +161,7 @@ class Projector:
 
     def __init__(self, *, track_fates: bool = True, policy: Policy | None = None) -> None:
         """``track_fates=False`` keeps memory flat on huge logs (no :meth:`fates`)."""
-        self.policy = policy if policy is not None else Policy()
+        self.policy = policy if policy is not None else REFERENCE
         self._kept: list[_Entry] = []  # summarized user input a policy keeps before the summary
         self.line = 0
         self._track = track_fates

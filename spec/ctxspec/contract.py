@@ -26,13 +26,13 @@ from .events import Event, delete_lines, event_to_dict
 from .ledger import Call, Item, Kind, Ledger, ledger_of
 from .messages import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage, messages_from_openai, same, to_openai
 from .policy import REASON_WORDS as REASON_WORDS  # re-exported: they lived here first
+from .policy import REFERENCE as REFERENCE  # re-exported: it lived here first
 from .policy import Arguments, BlockOrder, CallIds, CompactionOutput, Policy, UserMessages
 from .rules import RULES as RULES  # re-exported: the registry, checked here
 from .rules import Level as Level
 from .rules import Rule as Rule
 from .state import REWRITE_KINDS, CallStatus, Reason, validate_log
 
-REFERENCE: Final = Policy()
 _AS_JSON: Final = Policy(arguments=Arguments.JSON, name="arguments as JSON")
 
 
@@ -676,6 +676,7 @@ class SessionChecker:
         self.previous: list[Message] | None = None
         self.rewrite_since = False
         self.last_request = 0  # log length at the last step.begin
+        self.judged = 0  # log length at the last step.begin judged here (not advanced over)
 
     def feed(self, event: Event) -> list[Violation]:
         self.log.append(event)
@@ -686,7 +687,7 @@ class SessionChecker:
             self.rewrite_since = True
         if event.type != "step.begin":
             return []
-        self.last_request = len(self.log)
+        self.last_request = self.judged = len(self.log)
         found, messages = self._check_point()
         if self.previous is not None and not self.rewrite_since and messages is not None:
             d = first_difference(self.previous, messages)
@@ -695,6 +696,25 @@ class SessionChecker:
         self.previous = messages
         self.rewrite_since = False
         return self.select.keep(found, messages)
+
+    def advance(self, event: Event, sent: Sequence[Message] | None = None) -> None:
+        """Feed ``event`` without judging it: its request, if it is one, was judged elsewhere and passed.
+
+        ``sent``: the messages that request got (the next request is compared
+        with them, C9).  The exhaustive run along the enumeration tree
+        (``ctxspec.treewise``) judges each request once and brings a checker
+        up to it this way.
+        """
+        self.log.append(event)
+        self.ledger.feed(event)
+        if self.inc is not None:
+            self.inc.feed(event)
+        if event.type in REWRITE_KINDS:
+            self.rewrite_since = True
+        if event.type == "step.begin":
+            self.last_request = len(self.log)
+            self.previous = list(sent) if sent is not None else None
+            self.rewrite_since = False
 
     def _grown(self, previous: Sequence[Message], messages: Sequence[Message], d: int) -> bool:
         """Under a merging policy, the last user message may grow: its text is still a prefix."""
@@ -736,7 +756,8 @@ class SessionChecker:
         idle = _removable([line for line in self.ledger.idle_resumes if line <= self.last_request], upto)
         if not self.last_request or not (idle or self.elsewhere):
             return []
-        here = self._run(upto)
+        # the last request's messages, when it was judged here (projecting it again gives them: C11 checked it)
+        here = self.previous if self.previous is not None and self.judged == self.last_request else self._run(upto)
         if isinstance(here, Violation):
             return self.select.keep([here])
         if idle:

@@ -34,6 +34,7 @@ from .contract import REFERENCE, Incremental, Projector, Violation, check_sessio
 from .events import Event, StepBegin, dumps_log
 from .policy import Policy
 from .explore import ALL_VARIANTS, Variants, census, concretize, concretizations, sessions
+from .treewise import CONCRETIZE, Job, Subtree, Walker
 
 #: ``progress(done, total)``: sessions checked so far, sessions to check.
 Progress = Callable[[int, int], None]
@@ -145,6 +146,7 @@ def explore_contract(
     policy: Policy = REFERENCE,
     map_chunks: OrderedMap | None = None,
     chunk: int = 0,
+    tree: bool = True,
 ) -> ExploreReport:
     """Check ``projector`` (and ``incremental``) on every session of at most ``length`` events.
 
@@ -159,9 +161,17 @@ def explore_contract(
     (``workers`` is then ignored; the same picklability applies); ``chunk``
     is the sessions per chunk (0: :data:`CHUNK`), larger where handing a
     chunk over costs more than a process pool's.
+
+    ``tree`` (the default) judges each request once, along the enumeration
+    tree (:mod:`ctxspec.treewise`), and hands subtrees to the other
+    processes; ``tree=False`` runs :func:`~ctxspec.contract.check_session`
+    on each session's logs, as the definition says (the tests compare the two).
+    The counts and the failing logs kept are the same either way.
     """
     start = time.perf_counter()
     report = ExploreReport(length, slots)
+    if tree:
+        return _explore_tree(report, projector, incremental, progress, variants, tables, keep, stop_at_first, workers, start, policy, map_chunks)
     if map_chunks is not None or workers > 1:
         return _explore_parallel(report, projector, incremental, progress, variants, tables, keep, workers, start, policy, map_chunks, chunk or CHUNK)
     total = census(length, slots, tables).total if progress is not None else 0
@@ -182,6 +192,90 @@ def explore_contract(
             progress(report.sessions, total)
         if stop_at_first and report.failed:
             break
+    if progress is not None:
+        progress(report.sessions, total)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+#: Sessions of this many events are the roots of the subtrees handed to other processes.
+SPLIT_AT: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _SubtreeTask:
+    """A subtree for another process: the walker's settings and the path to its root."""
+
+    job: Job
+    length: int
+    slots: int
+    projector: Projector
+    incremental: Callable[[], Incremental] | None
+    variants: Variants
+    tables: Tables
+    policy: Policy
+    keep: int
+    rules: frozenset[str] | None = None
+
+
+def _walk_subtree(task: _SubtreeTask) -> Subtree:
+    walker = Walker(
+        task.length, task.slots, task.projector, incremental=task.incremental, variants=task.variants,
+        tables=task.tables, policy=task.policy, keep=task.keep, rules=task.rules,
+    )
+    return walker.walk(task.job)
+
+
+def _explore_tree(
+    report: ExploreReport,
+    projector: Projector,
+    incremental: Callable[[], Incremental] | None,
+    progress: Progress | None,
+    variants: Variants | None,
+    tables: Tables,
+    keep: int,
+    stop_at_first: bool,
+    workers: int,
+    start: float,
+    policy: Policy,
+    map_chunks: OrderedMap | None,
+    rules: frozenset[str] | None = None,
+) -> ExploreReport:
+    total = census(report.length, report.slots, tables).total if progress is not None else 0
+    every = max(1, total // 100)
+
+    reported = [0]
+
+    def tick(done: int) -> None:
+        if progress is not None and done - reported[0] >= every:
+            reported[0] = done
+            progress(done, total)
+
+    chosen = variants if variants is not None else CONCRETIZE
+    elsewhere = (map_chunks is not None or workers > 1) and report.length > SPLIT_AT
+    walker = Walker(
+        report.length, report.slots, projector, incremental=incremental, variants=chosen, tables=tables,
+        policy=policy, keep=keep, stop_at_first=stop_at_first and not elsewhere, tick=tick, rules=rules,
+    )
+    roots: list[Job] = []
+    found = walker.walk(frontier=SPLIT_AT if elsewhere else None, on_frontier=roots.append)
+    if roots:
+        tasks = (_SubtreeTask(job, report.length, report.slots, projector, incremental, chosen, tables, policy, keep, rules) for job in roots)
+
+        def add(part: Subtree) -> None:
+            found.add(part, keep)
+            if progress is not None:
+                progress(found.sessions, total)
+
+        if map_chunks is not None:
+            for part in map_chunks(_walk_subtree, tasks):  # in order: the failures kept are the first ones
+                add(part)
+        else:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for part in pool.imap(_walk_subtree, tasks):
+                    add(part)
+    report.sessions, report.concretized, report.checked, report.failed = found.sessions, found.concretized, found.checked, found.failed
+    report.failures = [Failure(trace, log, violations) for trace, log, violations in found.first(keep)]
     if progress is not None:
         progress(report.sessions, total)
     report.seconds = time.perf_counter() - start
@@ -320,6 +414,7 @@ def shortest_counterexample(
     tables: Tables = TABLES,
     workers: int = 1,
     policy: Policy = REFERENCE,
+    tree: bool = True,
 ) -> Shortest | None:
     """The first failing log in order of length (iterative deepening), or ``None`` up to ``max_length``.
 
@@ -331,9 +426,26 @@ def shortest_counterexample(
     ``workers > 1`` checks each length in that many processes and returns the
     same log as one process would (the first in enumeration order); ``checked``
     is then every log the workers checked.
+
+    ``tree`` (the default) searches along the enumeration tree
+    (:mod:`ctxspec.treewise`): each bound in turn is walked in full, each
+    request judged once, and the first failing log of the shortest length is
+    the one the per-session search returns; ``checked`` then counts every
+    log the walks judged.
     """
     start = time.perf_counter()
     checked = 0
+    if tree:
+        wanted = frozenset(rules) if rules is not None else None
+        for bound in range(max_length + 1):
+            report = _explore_tree(
+                ExploreReport(bound, slots), projector, incremental, None, variants, tables, 1, False, workers,
+                start, policy, None, rules=wanted,
+            )
+            checked += report.checked
+            if report.failures:
+                return Shortest(report.failures[0], checked, time.perf_counter() - start)
+        return None
     if workers > 1:
         wanted = frozenset(rules) if rules is not None else None
         traces = (s.trace for s in sessions(max_length, slots, tables))

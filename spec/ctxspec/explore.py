@@ -79,18 +79,32 @@ def _key(event: AEvent) -> tuple[int, ...]:
     return key
 
 
-def _extensions(
-    trace: tuple[AEvent, ...], state: AState, stabilizer: tuple[Perm, ...], tables: Tables
-) -> Iterator[tuple[tuple[AEvent, ...], AState, tuple[Perm, ...]]]:
-    """Canonical one-event extensions; ``stabilizer``: the renamings fixing ``trace``, identity left out."""
+@lru_cache(maxsize=1 << 16)
+def canonical_successors(
+    state: AState, stabilizer: tuple[Perm, ...], tables: Tables
+) -> tuple[tuple[AEvent, AState, tuple[Perm, ...]], ...]:
+    """The events that extend a canonical trace in ``state`` canonically, the state after each
+    and the renamings that fix the longer trace; ``stabilizer``: those that fix the trace
+    (identity left out).  Cached: a few thousand (state, stabilizer) pairs make up the tree."""
+    out = []
     for event, nxt in successors(state, tables):
         key = _key(event)
         images = [(perm, _image(event, perm)) for perm in stabilizer]
         if all(image_key >= key for _, (_, image_key) in images):
-            yield trace + (event,), nxt, tuple(perm for perm, (image, _) in images if image == event)
+            out.append((event, nxt, tuple(perm for perm, (image, _) in images if image == event)))
+    return tuple(out)
 
 
-def _start(n: int, modulo_renaming: bool) -> tuple[tuple[AEvent, ...], AState, tuple[Perm, ...]]:
+def _extensions(
+    trace: tuple[AEvent, ...], state: AState, stabilizer: tuple[Perm, ...], tables: Tables
+) -> Iterator[tuple[tuple[AEvent, ...], AState, tuple[Perm, ...]]]:
+    """Canonical one-event extensions; ``stabilizer``: the renamings fixing ``trace``, identity left out."""
+    for event, nxt, fixing in canonical_successors(state, stabilizer, tables):
+        yield trace + (event,), nxt, fixing
+
+
+def origin(n: int, modulo_renaming: bool = True) -> tuple[tuple[AEvent, ...], AState, tuple[Perm, ...]]:
+    """The empty trace, the initial state, and the renamings that fix it (all but identity)."""
     perms = tuple(itertools.permutations(range(n)))[1:] if modulo_renaming else ()
     return (), initial_state(n), perms
 
@@ -101,7 +115,7 @@ def sessions(length: int, n: int, tables: Tables = TABLES, *, modulo_renaming: b
     With ``modulo_renaming``, one session per class of sessions equal up to a
     renaming of slots: the canonical one.
     """
-    level = [_start(n, modulo_renaming)]
+    level = [origin(n, modulo_renaming)]
     for depth in range(length + 1):
         for trace, state, _ in level:
             yield Session(trace, state)
@@ -135,7 +149,7 @@ def census(length: int, n: int, tables: Tables = TABLES, *, modulo_renaming: boo
     """Count the sessions of :func:`sessions` level by level (the last level is counted, not kept)."""
     start = time.perf_counter()
     counts = [1]
-    level = [_start(n, modulo_renaming)]
+    level = [origin(n, modulo_renaming)]
     for depth in range(length):
         if depth == length - 1:
             counts.append(sum(1 for t, s, p in level for _ in _extensions(t, s, p, tables)))

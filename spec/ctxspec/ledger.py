@@ -48,7 +48,7 @@ from .events import (
     TurnSteer,
     Undo,
 )
-from .policy import CutStream, LateResult, Policy, Unanswered
+from .policy import REFERENCE, CutStream, LateResult, Policy, Unanswered
 from .state import (
     CLOSING_INPUTS,
     USER_INPUT_KINDS,
@@ -135,7 +135,7 @@ class Item:
 class Ledger:
     """Feed events in order; ask what the context is at any point."""
 
-    policy: Policy = field(default_factory=Policy)
+    policy: Policy = REFERENCE
     system: str = ""
     summary: str | None = None
     summary_line: int | None = None
@@ -338,7 +338,7 @@ _INPUT = (Kind.PROMPT, Kind.STEER, Kind.NOTIFICATION)
 
 def ledger_of(events: Iterable[Event], policy: Policy | None = None) -> Ledger:
     """The ledger after feeding every event."""
-    ledger = Ledger(policy=policy or Policy())
+    ledger = Ledger(policy=policy or REFERENCE)
     for event in events:
         ledger.feed(event)
     return ledger

@@ -194,6 +194,10 @@ def _preset(name: str, words: Mapping[Reason, tuple[str, ...]] | None = None, **
     return Policy(name=name, words=dict(words) if words else dict(REASON_WORDS), **knobs)  # type: ignore[arg-type]
 
 
+#: The reference's policy, ``Policy()``: one shared instance (a policy never changes once made).
+REFERENCE: Final = Policy()
+
+
 def _same(*words: str) -> dict[Reason, tuple[str, ...]]:
     return {r: words for r in Reason}
 
@@ -202,7 +206,7 @@ def _same(*words: str) -> dict[Reason, tuple[str, ...]]:
 PRESETS: Final[Mapping[str, Policy]] = {
     p.name: p
     for p in (
-        Policy(),
+        REFERENCE,
         _preset(
             "codex",
             _same("aborted"),
