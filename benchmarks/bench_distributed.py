@@ -64,8 +64,9 @@ def main() -> None:
     from ctxref.projector import Projector, project
     from ctxspec.abstract import TABLES
     from ctxspec.contract import REFERENCE
-    from ctxspec.exhaustive import CHUNK, _chunks, _run_chunk, _Task, explore_contract
-    from ctxspec.explore import census, sessions
+    from ctxspec.exhaustive import SPLIT_AT, _SubtreeTask, _walk_subtree, explore_contract
+    from ctxspec.explore import census
+    from ctxspec.treewise import CONCRETIZE, jobs
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=1000)
@@ -106,21 +107,30 @@ def main() -> None:
             run = partial(explore_contract, args.length, partial(project, policy=REFERENCE), incremental=partial(Projector, policy=REFERENCE))
             t_ex1, r1 = timed(run)
             t_exp, rp = timed(lambda: run(workers=n))
-            t_exd, rd = timed(lambda: run(map_chunks=distributed.OnCluster(client), chunk=distributed.EXPLORE_CHUNK))
+            t_exd, rd = timed(lambda: run(map_chunks=distributed.OnCluster(client)))
             for r in (rp, rd):
                 assert (r.sessions, r.concretized, r.checked, r.failed) == (r1.sessions, r1.concretized, r1.checked, r1.failed), "the reports differ"
     load_after = os.getloadavg()[0]
 
-    chunk = next(_chunks((s.trace for s in sessions(args.length, 2, TABLES)), distributed.EXPLORE_CHUNK))
-    ex_task = _Task(partial(project, policy=REFERENCE), partial(Projector, policy=REFERENCE), chunk, 2, None, TABLES)
-    ex_result = _run_chunk(ex_task)
+    # explore's tasks are subtrees: the sessions of SPLIT_AT events root them, and each walks its own
+    ex_tasks = [
+        _SubtreeTask(job, args.length, 2, partial(project, policy=REFERENCE), partial(Projector, policy=REFERENCE), CONCRETIZE, TABLES, REFERENCE, 10)
+        for job in jobs(args.length, 2, SPLIT_AT, TABLES)
+    ]
+    work: list[float] = []
+    results = []
+    for task in ex_tasks:
+        t, done = timed(lambda: _walk_subtree(task))
+        work.append(t)
+        results.append(done)
+    ex_task, ex_result = ex_tasks[0], results[0]
 
     def enumerate_and_pickle() -> int:
-        tasks_made = 0
-        for c in _chunks((s.trace for s in sessions(args.length, 2, TABLES)), distributed.EXPLORE_CHUNK):
-            pickle.dumps(_Task(ex_task.projector, ex_task.incremental, c, 2, None, TABLES))
-            tasks_made += 1
-        return tasks_made
+        made = 0
+        for job in jobs(args.length, 2, SPLIT_AT, TABLES):
+            pickle.dumps(_SubtreeTask(job, args.length, 2, ex_task.projector, ex_task.incremental, CONCRETIZE, TABLES, REFERENCE, 10))
+            made += 1
+        return made
 
     t_enum, made = timed(enumerate_and_pickle)
     total = census(args.length, 2, TABLES).total
@@ -140,14 +150,16 @@ def main() -> None:
     print()
     print("| per task | scan | explore |")
     print("| --- | --- | --- |")
-    print(f"| what a task holds | {size} file paths | {distributed.EXPLORE_CHUNK} abstract sessions (the process pool's: {CHUNK}) |")
+    print(f"| what a task holds | {size} file paths | the path to one session of {SPLIT_AT} events: its subtree |")
     print(f"| tasks in the run | {scan_tasks:,} | {made:,} |")
-    print(f"| pickled task | {len(pickle.dumps(scan_task)):,} B | {len(pickle.dumps(ex_task)):,} B |")
-    print(f"| pickled result | {len(pickle.dumps(scan_result)):,} B | {len(pickle.dumps(ex_result)):,} B |")
-    print(f"| worker time per task (one process's time / tasks) | {t_scan1 / scan_tasks * 1000:.1f} ms | {t_ex1 / made * 1000:.1f} ms |")
+    print(f"| pickled task | {len(pickle.dumps(scan_task)):,} B | {len(pickle.dumps(ex_task)):,} B (the first) |")
+    print(f"| pickled result | {len(pickle.dumps(scan_result)):,} B | {len(pickle.dumps(ex_result)):,} B (the first) |")
+    print(f"| worker time per task | {t_scan1 / scan_tasks * 1000:.1f} ms (one process's time / tasks) "
+          f"| median {statistics.median(work) * 1000:.1f} ms, largest {max(work) * 1000:.0f} ms, all {sum(work):.1f} s |")
     print()
     print(f"Dask round trip: {args.noop:,} empty tasks through the ordered map in {t_noop:.2f} s = {args.noop / t_noop:,.0f} tasks/s")
-    print(f"this process alone enumerates and pickles the explore tasks at {made / t_enum:,.0f} tasks/s ({total / t_enum:,.0f} sessions/s)")
+    print(f"this process alone makes and pickles the {made} explore tasks in {t_enum * 1000:.0f} ms")
+    print(f"the largest explore task is {max(work) / sum(work):.1%} of the work: the run cannot take less than it")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_explore.py [--length 6] [--max-length 6]
+    .venv/bin/python benchmarks/bench_explore.py [--length 8] [--max-length 6] [--workers 2]
 
 Prints markdown tables: sessions enumerated and logs checked per length with
 sessions/s (the reference projector against the whole contract), then per
@@ -28,20 +28,31 @@ SLOTS = {"first_parallel_result_only_on_resume": 3}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--length", type=int, default=6, help="exhaustive exploration bound (default 6: ~1 min)")
+    parser.add_argument("--length", type=int, default=8, help="exhaustive exploration bound (default 8)")
+    parser.add_argument("--from-length", type=int, default=5, help="first length of the table (default 5)")
+    parser.add_argument("--per-session-length", type=int, default=8, help="longest length also run per session (default 8: ~4 min at 2 processes)")
     parser.add_argument("--max-length", type=int, default=6, help="bound of the shortest-counterexample search")
     parser.add_argument("--variant-length", type=int, default=5, help="bound of the run over every concretization variant")
-    parser.add_argument("--workers", type=int, default=1, help="processes for the exhaustive runs (default 1)")
+    parser.add_argument("--workers", type=int, default=2, help="processes for the parallel runs (default 2)")
     parser.add_argument("--skip", action="append", default=[], help="mutant to skip (repeatable)")
     args = parser.parse_args()
 
-    print(f"## Exhaustive exploration, reference projector, 2 slots, {args.workers} process(es)\n")
-    print("| L | sessions (<= L) | logs checked | violations | seconds | sessions/s |")
-    print("|---|---|---|---|---|---|")
-    for length in range(1, args.length + 1):
-        report = explore_contract(length, project, incremental=Projector, workers=args.workers)
-        rate = report.sessions / report.seconds if report.seconds else float("inf")
-        print(f"| {length} | {report.sessions:,} | {report.checked:,} | {report.failed} | {report.seconds:.2f} | {rate:,.0f} |", flush=True)
+    print(f"## Exhaustive exploration, reference projector, 2 slots: along the tree and per session\n")
+    print("Each length is run per session (check_session on every session that ends at a request), then along")
+    print(f"the enumeration tree (each request judged once), in one process and in {args.workers}; the same counts are asserted.\n")
+    print(f"| L | sessions (<= L) | requests judged | per session, {args.workers} proc. | tree, 1 proc. | tree, {args.workers} proc. "
+          f"| speed-up, {args.workers} proc. | sessions/s, tree, {args.workers} proc. |")
+    print("|---|---|---|---|---|---|---|---|")
+    for length in range(args.from_length, args.length + 1):
+        slow = explore_contract(length, project, incremental=Projector, workers=args.workers, tree=False) if length <= args.per_session_length else None
+        one = explore_contract(length, project, incremental=Projector)
+        many = explore_contract(length, project, incremental=Projector, workers=args.workers)
+        counts = {(r.sessions, r.checked, r.failed) for r in (slow, one, many) if r is not None}
+        assert len(counts) == 1, counts
+        per = f"{slow.seconds:.2f} s" if slow is not None else "not run"
+        ratio = f"{slow.seconds / many.seconds:.1f} x" if slow is not None else ""
+        print(f"| {length} | {one.sessions:,} | {one.checked:,} | {per} | {one.seconds:.2f} s | {many.seconds:.2f} s | {ratio} "
+              f"| {many.sessions / many.seconds:,.0f} |", flush=True)
     report = explore_contract(args.variant_length, project, incremental=Projector, variants=ALL_VARIANTS, workers=args.workers)
     print(f"\nEvery faithful concretization variant (reused ids, any cut, any undo count): {report}.")
     start = time.perf_counter()

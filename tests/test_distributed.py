@@ -89,18 +89,19 @@ def drop_the_last_message(log: Iterable[Event]) -> list[Message]:
 
 
 def test_tasks_and_results_pickle(home: Home) -> None:
-    """What a worker process would receive and send back: a chunk of files and its verdicts, a chunk of sessions and its tally."""
-    from ctxref.projector import Projector, project
+    """What a worker process would receive and send back: a chunk of files and its verdicts, a subtree of sessions and its tally."""
     from ctxspec.abstract import TABLES
-    from ctxspec.exhaustive import CHUNK, _chunks, _run_chunk, _Task
-    from ctxspec.explore import sessions
+    from ctxspec.contract import REFERENCE
+    from ctxspec.exhaustive import SPLIT_AT, _SubtreeTask, _walk_subtree
+    from ctxspec.treewise import CONCRETIZE, jobs
 
     _, tasks = scan.tasks_for([])
     assert pickle.loads(pickle.dumps(distributed.judge_chunk(tasks))) == distributed.judge_chunk(tasks)
-    chunk = next(_chunks((s.trace for s in sessions(4, 2)), CHUNK))
-    task = _Task(project, Projector, chunk, 2, None, TABLES)
-    done = _run_chunk(task)
-    assert _run_chunk(pickle.loads(pickle.dumps(task))) == done and pickle.loads(pickle.dumps(done)) == done
+    job = jobs(5, 2, SPLIT_AT, TABLES)[-1]
+    task = _SubtreeTask(job, 5, 2, drop_the_last_message, None, CONCRETIZE, TABLES, REFERENCE, 10)
+    done = _walk_subtree(task)
+    assert done.failed > 0
+    assert _walk_subtree(pickle.loads(pickle.dumps(task))) == done and pickle.loads(pickle.dumps(done)) == done
 
 
 def test_ordered_map_keeps_the_order_and_raises_a_tasks_error(client: Client) -> None:

@@ -22,11 +22,18 @@ enumeration.
 answered, one still open at the resume), which 2 slots cannot declare at any
 length; it is searched with 3 slots, :data:`CANONICAL` concretizations only.
 Four mutants' shortest sessions are longer than the suite can afford to
-search for in full (:data:`BOUND`): 7 events for three of them (~30 s each),
-8 for ``first_parallel_result_only_on_resume`` (~4 min).  For those the suite
+search for in full (:data:`BOUND`): 7 events for three of them, 8 for
+``first_parallel_result_only_on_resume``.  For those the suite
 proves that no session of at most 6 events breaks them, and checks that the
 committed log, which the full search found, breaks the mutant and not the
 reference (``benchmarks/bench_explore.py --max-length 8`` redoes the search).
+
+Runs and searches go along the enumeration tree (``ctxspec.treewise``, each
+request judged once).  The tree-wise run is compared with the per-session
+run (``tree=False``: ``check_session`` on every session) failing log by
+failing log, and the comparison is shown to fail on walks that forget what
+came before (the previous request's messages, the replay check, an earlier
+failure), with projectors built to need each.
 """
 from __future__ import annotations
 

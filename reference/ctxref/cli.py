@@ -1138,7 +1138,6 @@ def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
     from ctxspec.exhaustive import explore_contract
     from ctxspec.explore import ALL_VARIANTS
 
-    from .distributed import EXPLORE_CHUNK  # no Dask in it: that comes with a cluster
     from .projector import Projector, project
 
     from functools import partial
@@ -1155,8 +1154,7 @@ def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
             variants=ALL_VARIANTS if args.variants else None,
             workers=args.workers or 1,
             policy=policy,
-            map_chunks=None if client is None else _on_cluster(client),
-            chunk=0 if client is None else EXPLORE_CHUNK,
+            map_chunks=None if client is None else _on_cluster(client),  # the tasks: subtrees of the enumeration
         )
     code = 0 if report.ok else 1
     if args.json:

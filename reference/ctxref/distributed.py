@@ -40,11 +40,6 @@ CONNECT_TIMEOUT: Final = 10
 IN_FLIGHT: Final = 16
 
 
-#: Sessions per ``explore`` task: 16 of the process pool's chunks, about 0.1-0.2 s of work at length 7, so
-#: that the scheduler's cost per task (a few ms, more on a loaded machine) is a small part of it.
-EXPLORE_CHUNK: Final = 4096
-
-
 class BackendError(Exception):
     """The Dask backend cannot start: the extra is missing, or the scheduler cannot be reached (one line)."""
 

@@ -794,6 +794,8 @@ def _removable(idle: Sequence[int], log: Sequence[Event]) -> set[int]:
             return False
         return True
 
+    if not idle:
+        return set()
     lines = [line for line in idle if valid({line})]
     return set(lines) if valid(set(lines)) else set(lines[:1])
 

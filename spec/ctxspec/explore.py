@@ -170,6 +170,18 @@ def canonical_trace(trace: Sequence[AEvent], n: int) -> tuple[AEvent, ...]:
 # ---------------------------------------------------------------------------
 
 
+#: The events that carry nothing of the trace (events are immutable: one of each serves every log).
+_SIMPLE: Final[dict[str, Event]] = {
+    TurnCancel.type: TurnCancel(),
+    TurnEnd.type: TurnEnd(),
+    StepBegin.type: StepBegin(),
+    StepError.type: StepError(message="stream cut"),
+    StepEnd.type: StepEnd(finish_reason="stop"),
+    Resume.type: Resume(),
+    Clear.type: Clear(),
+}
+
+
 @dataclass
 class _Writer:
     """Turns abstract events into concrete ones, remembering ids and emission lines."""
@@ -200,16 +212,7 @@ class _Writer:
             in_context = {i for i, s in enumerate(before.slots) if s.where is Where.CONTEXT}
             everything = not event.partial and set(event.slots) == in_context
             return Undo(count=self.prompts + 1 if everything else 1)
-        simple: dict[str, Event] = {
-            TurnCancel.type: TurnCancel(),
-            TurnEnd.type: TurnEnd(),
-            StepBegin.type: StepBegin(),
-            StepError.type: StepError(message="stream cut"),
-            StepEnd.type: StepEnd(finish_reason="stop"),
-            Resume.type: Resume(),
-            Clear.type: Clear(),
-        }
-        return simple[kind]
+        return _SIMPLE[kind]
 
     def _assistant(self, event: AEvent, line: int) -> Assistant:
         calls = []
