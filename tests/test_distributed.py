@@ -18,15 +18,18 @@ import json
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from ctxref import distributed, scan
 from ctxref.cli import main
 from test_scan import Home, home  # noqa: F401 -- the fixture: every runtime's layout under a fake $HOME
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 pytest.importorskip("distributed")  # the dev extra installs it; without it, nothing here applies
 
@@ -64,8 +67,9 @@ def test_scan_on_the_cluster_is_the_single_process_scan(home: Home, client: Clie
 
 
 def test_explore_on_the_cluster_is_the_single_process_explore(client: Client) -> None:
-    code_one, one = run_json("explore", "--length", "4", "--variants")
-    code_dask, many = run_json("explore", "--length", "4", "--variants", "--scheduler", distributed.address(client))
+    # length 6: the shortest run that is handed out in subtrees (shorter ones stay in the process)
+    code_one, one = run_json("explore", "--length", "6", "--variants")
+    code_dask, many = run_json("explore", "--length", "6", "--variants", "--scheduler", distributed.address(client))
     assert code_one == code_dask == 0
     del one["seconds"], many["seconds"]
     assert many == one and one["checked"] > 0
@@ -75,9 +79,16 @@ def test_explore_keeps_the_same_failures_in_the_same_order(client: Client) -> No
     """A broken projector: the failures kept (the first ``keep``) and the count are the single-process run's."""
     from ctxspec.exhaustive import explore_contract
 
-    one = explore_contract(4, drop_the_last_message, keep=5)
-    many = explore_contract(4, drop_the_last_message, keep=5, map_chunks=distributed.OnCluster(client))
-    assert one.failed > 0
+    handed: list[object] = []
+
+    def on_cluster(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        tasks = list(items)
+        handed.extend(tasks)
+        return distributed.OnCluster(client)(fn, tasks)
+
+    one = explore_contract(6, drop_the_last_message, keep=5)
+    many = explore_contract(6, drop_the_last_message, keep=5, map_chunks=on_cluster)
+    assert one.failed > 0 and len(handed) == 365  # every session of 3 events roots a task
     assert (many.sessions, many.concretized, many.checked, many.failed) == (one.sessions, one.concretized, one.checked, one.failed)
     assert many.failures == one.failures
 

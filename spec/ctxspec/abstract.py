@@ -61,7 +61,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Final, Generic, Protocol, TypeVar, cast
+from typing import Any, Final, Generic, Protocol, SupportsIndex, TypeVar, cast
 
 from .events import Assistant, Clear, Compaction, ToolResult, Undo
 from .state import (
@@ -121,6 +121,13 @@ class Tables:
     phase: Mapping[Phase, Mapping[str, PhaseTarget]] = dataclasses.field(default_factory=lambda: PHASE_TABLE)
     call: Mapping[CallStatus, Mapping[CallInput, CallTarget]] = dataclasses.field(default_factory=lambda: CALL_TABLE)
     closing: Mapping[str, CallInput] = dataclasses.field(default_factory=lambda: CLOSING_INPUTS)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        """:data:`TABLES` unpickles as itself in another process: the caches keyed by the
+        tables (they compare by identity) then serve every task sent there."""
+        if self is TABLES:
+            return "TABLES"  # the module global of that name
+        return super().__reduce_ex__(protocol)
 
 
 #: The tables of ``state.py``.

@@ -252,7 +252,8 @@ def _explore_tree(
             progress(done, total)
 
     chosen = variants if variants is not None else CONCRETIZE
-    elsewhere = (map_chunks is not None or workers > 1) and report.length > SPLIT_AT
+    # below SPLIT_AT + 3 events a run takes well under a second: handing it out would cost more
+    elsewhere = (map_chunks is not None or workers > 1) and report.length >= SPLIT_AT + 3
     walker = Walker(
         report.length, report.slots, projector, incremental=incremental, variants=chosen, tables=tables,
         policy=policy, keep=keep, stop_at_first=stop_at_first and not elsewhere, tick=tick, rules=rules,
