@@ -198,6 +198,16 @@ def explore_contract(
     return report
 
 
+def _in_order(fn: Callable[[_T], _R], tasks: Iterable[_T], workers: int, map_chunks: OrderedMap | None) -> Iterator[_R]:
+    """``fn`` over ``tasks`` on ``map_chunks``, else on a pool of ``workers`` processes; results
+    in the order of ``tasks``, so the failures kept are the first ones."""
+    if map_chunks is not None:
+        yield from map_chunks(fn, tasks)
+        return
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(fn, tasks)
+
+
 #: Sessions of this many events are the roots of the subtrees handed to other processes.
 SPLIT_AT: Final = 3
 
@@ -268,13 +278,8 @@ def _explore_tree(
             if progress is not None:
                 progress(found.sessions, total)
 
-        if map_chunks is not None:
-            for part in map_chunks(_walk_subtree, tasks):  # in order: the failures kept are the first ones
-                add(part)
-        else:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                for part in pool.imap(_walk_subtree, tasks):
-                    add(part)
+        for part in _in_order(_walk_subtree, tasks, workers, map_chunks):
+            add(part)
     report.sessions, report.concretized, report.checked, report.failed = found.sessions, found.concretized, found.checked, found.failed
     report.failures = [Failure(trace, log, violations) for trace, log, violations in found.first(keep)]
     if progress is not None:
@@ -373,13 +378,8 @@ def _explore_parallel(
         if progress is not None:
             progress(report.sessions, total)
 
-    if map_chunks is not None:
-        for done in map_chunks(_run_chunk, tasks):  # in order: the failures kept are the first ones
-            add(done)
-    else:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for done in pool.imap(_run_chunk, tasks):
-                add(done)
+    for done in _in_order(_run_chunk, tasks, workers, map_chunks):
+        add(done)
     report.seconds = time.perf_counter() - start
     return report
 
