@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ctxref.formats.base as base
@@ -105,6 +105,7 @@ def merged(msgs: list[Message]) -> list[Message]:
 
 
 @pytest.mark.parametrize("fmt", MESSAGE_FORMATS)
+@settings(max_examples=400)  # per format: seven formats (the suite's 10 minutes)
 @given(data=st.data())
 def test_export_then_load_gives_the_same_messages(fmt: str, data: st.DataObject) -> None:
     """Kimi CLI lists are drawn without adjacent user messages (the next test covers those)."""

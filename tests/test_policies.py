@@ -82,7 +82,7 @@ def test_rules_filter_what_counts() -> None:
 @pytest.mark.parametrize("name", ["steer_inside_block", "late_result_moved_up"])
 def test_keep_going_lists_each_distinct_finding_once(name: str) -> None:
     mutant = MUTANTS[name]
-    found = search(mutant.project, incremental=mutant.cls, limit=5, max_examples=400)
+    found = search(mutant.project, incremental=mutant.cls, limit=5, max_examples=250)
     keys = [f.key for f in found.findings]
     assert len(keys) >= 2 and len(set(keys)) == len(keys), keys
     for f in found.findings:  # each shrunk on its own, and still failing its own way

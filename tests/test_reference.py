@@ -7,7 +7,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
 from ctxref.mutants import MUTANTS
 from ctxref.projector import Projector, fed, project, project_with_repairs
@@ -31,12 +31,18 @@ def _following(policy: Policy) -> tuple[Callable[[Sequence[Event]], list[Message
 #: adds every session to 6 events under every preset.
 TestReferenceMachine = contract_machine(project, incremental=Projector, policies=policies(), follows=_following).TestCase
 
+#: Generated logs checked one by one: half the ci profile's 1,000 each, as the machine above judges
+#: 1,000 programs of the same kind (the suite must stay under 10 minutes).
+HALF = settings(max_examples=500)
 
+
+@HALF
 @given(session_logs(max_events=60))
 def test_reference_satisfies_the_contract_on_generated_logs(log: tuple[Event, ...]) -> None:
     assert check_session(log, project, incremental=Projector) == []
 
 
+@HALF
 @given(session_logs(max_events=60))
 def test_reference_reports_the_same_fates_as_the_model(log: tuple[Event, ...]) -> None:
     _, _, fates = project_with_repairs(log)
@@ -50,6 +56,7 @@ def test_a_projector_that_loses_track_of_a_line_reports_another_fate(name: str) 
     assert fed(log, MUTANTS[name].cls).fates() != ledger_of(log).fates
 
 
+@HALF
 @given(session_logs(max_events=60))
 def test_every_repair_names_a_log_line(log: tuple[Event, ...]) -> None:
     _, repairs, _ = project_with_repairs(log)

@@ -7,7 +7,7 @@ check can fail: mutants that change what happens to a call are caught.
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 
 from ctxref.mutants import MUTANTS
 from ctxref.projector import Projector, project
@@ -17,8 +17,12 @@ from ctxspec.events import Assistant, Event, SessionMeta, StepBegin, StepEnd, To
 from ctxspec.strategies import session_logs
 
 TestRefinedReferenceMachine = contract_machine(project, incremental=Projector, step_check=Refinement).TestCase
+#: Half the ci profile's programs: the contract on the reference is test_reference's machine's
+#: 1,000 programs, and the refinement alone is checked below on 1,000 logs (the suite's 10 minutes).
+TestRefinedReferenceMachine.settings = settings(max_examples=500)
 
 
+@settings(max_examples=500)  # half the ci profile's, as the machine above (the suite's 10 minutes)
 @given(session_logs(max_events=60))
 def test_reference_refines_the_abstraction(log: tuple[Event, ...]) -> None:
     check = Refinement()

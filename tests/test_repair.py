@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ctxref.formats.repair as repair
@@ -47,6 +47,7 @@ def assert_repaired(text: str, fmt: str) -> Repaired:
     return once
 
 
+@settings(max_examples=500)  # half the ci profile's: each log is repaired, checked and repaired again (the suite's 10 minutes)
 @given(session_logs())
 def test_repair_of_any_session_is_complete_lossless_and_idempotent(log: tuple[Event, ...]) -> None:
     for fmt in EVENT_FORMATS:  # one generated log for every format: generation is the cost
