@@ -4,9 +4,9 @@ Run from the repository root::
 
     PYTHONPATH=spec:reference python benchmarks/bench_formats.py                 # 0.1 GB and 1 GB
     PYTHONPATH=spec:reference python benchmarks/bench_formats.py --sizes 0.05    # quick
-    mkdir /tmp/before && git archive HEAD~1 spec reference | tar -x -C /tmp/before  # against an earlier commit,
+    mkdir -p out/before && git archive HEAD~1 spec reference | tar -x -C out/before   # against an earlier commit,
     PYTHONPATH=spec:reference python benchmarks/bench_formats.py --repeat 3 \
-        --baseline /tmp/before/spec:/tmp/before/reference                       # best of 3, in turns
+        --baseline out/before/spec:out/before/reference                         # best of 3, in turns
 
 What it does:
 
