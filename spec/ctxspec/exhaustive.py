@@ -157,16 +157,18 @@ def explore_contract(
     ``workers > 1`` shares the sessions among that many processes (the
     projector, ``incremental`` and ``tables`` must pickle); ``stop_at_first``
     is then ignored.  ``policy`` is the policy the projector is judged under.
-    ``map_chunks`` hands the chunks of sessions to another engine instead
-    (``workers`` is then ignored; the same picklability applies); ``chunk``
-    is the sessions per chunk (0: :data:`CHUNK`), larger where handing a
-    chunk over costs more than a process pool's.
+    ``map_chunks`` hands the work to another engine instead (``workers`` is
+    then ignored; the same picklability applies).
 
     ``tree`` (the default) judges each request once, along the enumeration
     tree (:mod:`ctxspec.treewise`), and hands subtrees to the other
     processes; ``tree=False`` runs :func:`~ctxspec.contract.check_session`
-    on each session's logs, as the definition says (the tests compare the two).
-    The counts and the failing logs kept are the same either way.
+    on each session's logs, as the definition says (the tests compare the two),
+    in chunks of ``chunk`` sessions (0: :data:`CHUNK`) when it runs elsewhere.
+    The counts and the failing logs kept are the same either way, except with
+    ``stop_at_first``: the tree stops at the first failing log depth first,
+    which need not be a shortest one (:func:`shortest_counterexample` finds
+    that), and the per-session run at the first breadth first.
     """
     start = time.perf_counter()
     report = ExploreReport(length, slots)
